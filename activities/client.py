@@ -1,0 +1,91 @@
+"""One HTTP client for every step: base URLs, headers, timeouts, and a log line per call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import structlog
+from temporalio import activity
+
+from activities.outcomes import DEFAULT_RATE_LIMIT_DELAY, raise_for_response, transport_error
+from activities.step import current_workflow_id
+
+log = structlog.get_logger("activities.http")
+
+DEFAULT_HTTP_TIMEOUT = 10.0
+
+
+class ServiceClient:
+    """Calls the service behind each step; raises the classified error on failure.
+
+    Every request carries ``X-Correlation-ID`` and an ``Idempotency-Key`` derived from the
+    workflow, the step and an optional suffix, so a retry after a lost response replays.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        urls: Mapping[str, str],
+        timeout: float = DEFAULT_HTTP_TIMEOUT,
+    ) -> None:
+        self.http = http
+        self.urls = dict(urls)
+        self.timeout = timeout
+
+    def base_url(self, step: str) -> str:
+        try:
+            return self.urls[step].rstrip("/")
+        except KeyError:
+            raise RuntimeError(f"no service URL configured for step {step!r}") from None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        correlation_id: str,
+        key_suffix: str = "",
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        codes: Mapping[int, str] | None = None,
+        rate_limit_delay: timedelta = DEFAULT_RATE_LIMIT_DELAY,
+        step: str | None = None,
+    ) -> httpx.Response:
+        """``step`` picks the service URL (default: this activity's step; compensations
+        name the step they undo)."""
+        info = activity.info()
+        step = step or info.activity_type
+        key = f"{current_workflow_id()}:{info.activity_type}" + (
+            f":{key_suffix}" if key_suffix else ""
+        )
+        url = self.base_url(step) + path
+        headers = {"X-Correlation-ID": correlation_id, "Idempotency-Key": key}
+        started = time.monotonic()
+        try:
+            response = await self.http.request(
+                method, url, json=json, params=params, headers=headers, timeout=self._timeout()
+            )
+        except httpx.TransportError as err:
+            log.warning("http_call_failed", method=method, url=url, error=type(err).__name__)
+            raise transport_error(err, method, url) from err
+        log.info(
+            "http_call",
+            method=method,
+            url=url,
+            status=response.status_code,
+            ms=round((time.monotonic() - started) * 1000),
+            idempotency_key=key,
+        )
+        raise_for_response(response, codes=codes, rate_limit_delay=rate_limit_delay)
+        return response
+
+    def _timeout(self) -> float:
+        """Never wait longer than the activity may run, so the error is ours, not Temporal's."""
+        limit = activity.info().start_to_close_timeout
+        if limit is None:
+            return self.timeout
+        return max(0.5, min(self.timeout, limit.total_seconds() - 0.5))

@@ -1,0 +1,344 @@
+"""Read a Tasker task-template YAML file into a :class:`TaskTemplate`, or say clearly why not."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adapter.errors import ConfigError, ConfigWarning
+from adapter.models import (
+    DEFAULT_RETRY_LIMIT,
+    Backoff,
+    RetryStrategy,
+    SagaPolicy,
+    StepSagaPolicy,
+    StepTemplate,
+    TaskTemplate,
+)
+from adapter.plan import InterventionTimeoutAction, OnExhausted
+
+ENV_VAR = "SAGA_ENV"
+DEFAULT_ENV = "development"
+
+TOP_KEYS = {
+    "name", "namespace_name", "version", "description", "task_handler_class",
+    "module_namespace", "default_dependent_system", "concurrent", "schema", "step_templates",
+    "custom_events", "environments", "retry_strategies", "monitoring", "saga",
+}  # fmt: skip
+STEP_KEYS = {
+    "name", "description", "handler_class", "depends_on_step", "depends_on_steps",
+    "default_retryable", "default_retry_limit", "skippable", "handler_config", "saga",
+}  # fmt: skip
+STRATEGY_KEYS = {"retry_limit", "backoff_strategy", "base_delay", "max_delay"}
+STEP_SAGA_KEYS = {"on_exhausted", "compensation"}
+SAGA_KEYS = {"intervention_timeout_seconds", "on_intervention_timeout"}
+
+
+class _Reader:
+    """Type-checked access to one file's raw data, collecting warnings on the way."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.warnings: list[ConfigWarning] = []
+
+    def fail(self, message: str, *, step: str | None = None, key: str | None = None) -> ConfigError:
+        return ConfigError(self.file, message, step=step, key=key)
+
+    def warn_unknown(
+        self, data: Mapping[str, Any], known: set[str], prefix: str, step: str | None = None
+    ) -> None:
+        for key in data:
+            if key not in known:
+                self.warnings.append(
+                    ConfigWarning(self.file, "unknown key, ignored", step=step, key=prefix + key)
+                )
+
+    def typed(
+        self, data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+        *, step: str | None = None, prefix: str = "",
+    ) -> Any:  # fmt: skip
+        if key not in data or data[key] is None:
+            return default
+        value = data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            value_ok = False
+        else:
+            value_ok = isinstance(value, kinds)
+        if not value_ok:
+            names = " or ".join(_type_name(k) for k in kinds)
+            raise self.fail(
+                f"must be {names}, got {_type_name(type(value))} {value!r}",
+                step=step,
+                key=prefix + key,
+            )
+        return value
+
+    def mapping(
+        self, data: Mapping[str, Any], key: str, *, step: str | None = None, prefix: str = ""
+    ) -> dict[str, Any]:
+        return dict(self.typed(data, key, dict, {}, step=step, prefix=prefix))
+
+    def choice(
+        self, data: Mapping[str, Any], key: str, enum: type[Any], default: Any,
+        *, step: str | None = None, prefix: str = "",
+    ) -> Any:  # fmt: skip
+        raw = self.typed(data, key, str, None, step=step, prefix=prefix)
+        if raw is None:
+            return default
+        try:
+            return enum(raw)
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum)
+            raise self.fail(
+                f"unknown value {raw!r} (allowed: {allowed})", step=step, key=prefix + key
+            ) from None
+
+
+def _type_name(kind: type) -> str:
+    return {
+        str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+        dict: "a mapping", list: "a list", type(None): "null",
+    }.get(kind, kind.__name__)  # fmt: skip
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(file, f"cannot read file ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(file, f"YAML syntax error at {where}{err.problem}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(file, f"YAML syntax error: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(file, "the top level must be a mapping of task-template keys")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _apply_environment(
+    reader: _Reader, data: dict[str, Any], environment: str
+) -> tuple[list[Any], tuple[str, ...]]:
+    """Base step templates with ``environments.<environment>`` deep-merged by step name."""
+    steps = reader.typed(data, "step_templates", list, None)
+    if not steps:
+        raise reader.fail("must list at least one step", key="step_templates")
+    environments = reader.mapping(data, "environments")
+    if not environments:
+        return steps, ()
+    if environment not in environments:
+        known = ", ".join(sorted(environments))
+        raise reader.fail(
+            f"unknown environment {environment!r} (known: {known})", key="environments"
+        )
+    overlay = reader.typed(environments, environment, dict, {}, prefix="environments.")
+    reader.warn_unknown(overlay, {"step_templates"}, f"environments.{environment}.")
+    key = f"environments.{environment}.step_templates"
+    by_name = {s.get("name"): i for i, s in enumerate(steps) if isinstance(s, dict)}
+    merged = list(steps)
+    for entry in reader.typed(overlay, "step_templates", list, [], prefix=key[:-15]):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if name not in by_name:
+            raise reader.fail(f"overlay for unknown step {name!r}", step=str(name), key=key)
+        index = by_name[name]
+        merged[index] = _deep_merge(merged[index], entry)
+    return merged, tuple(environments)
+
+
+def _read_step(reader: _Reader, raw: Any, index: int) -> StepTemplate:
+    if not isinstance(raw, dict):
+        raise reader.fail(f"entry {index} must be a mapping", key="step_templates")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise reader.fail(f"entry {index} has no name", key="step_templates")
+    reader.warn_unknown(raw, STEP_KEYS, "", step=name)
+    single = reader.typed(raw, "depends_on_step", str, None, step=name)
+    several = reader.typed(raw, "depends_on_steps", list, [], step=name)
+    for dep in several:
+        if not isinstance(dep, str):
+            raise reader.fail(
+                f"must list step names, got {dep!r}", step=name, key="depends_on_steps"
+            )
+    depends_on = tuple(dict.fromkeys(([single] if single else []) + several))
+    limit = reader.typed(raw, "default_retry_limit", int, DEFAULT_RETRY_LIMIT, step=name)
+    if limit < 1:
+        raise reader.fail(
+            f"must be at least 1 (it counts executions), got {limit}",
+            step=name,
+            key="default_retry_limit",
+        )
+    handler_config = reader.mapping(raw, "handler_config", step=name)
+    timeout = reader.typed(
+        handler_config, "timeout_seconds", (int, float), None, step=name, prefix="handler_config."
+    )
+    if timeout is not None and timeout <= 0:
+        raise reader.fail(
+            f"must be positive, got {timeout}", step=name, key="handler_config.timeout_seconds"
+        )
+    saga = reader.mapping(raw, "saga", step=name)
+    reader.warn_unknown(saga, STEP_SAGA_KEYS, "saga.", step=name)
+    return StepTemplate(
+        name=name,
+        description=reader.typed(raw, "description", str, "", step=name),
+        handler_class=reader.typed(raw, "handler_class", str, "", step=name),
+        depends_on=depends_on,
+        retryable=reader.typed(raw, "default_retryable", bool, True, step=name),
+        retry_limit=limit,
+        skippable=reader.typed(raw, "skippable", bool, False, step=name),
+        handler_config=handler_config,
+        saga=StepSagaPolicy(
+            on_exhausted=reader.choice(
+                saga, "on_exhausted", OnExhausted, OnExhausted.FAIL, step=name, prefix="saga."
+            ),
+            compensation=reader.typed(saga, "compensation", str, None, step=name, prefix="saga."),
+        ),
+    )
+
+
+def _check_graph(reader: _Reader, steps: list[StepTemplate]) -> None:
+    names: set[str] = set()
+    for step in steps:
+        if step.name in names:
+            raise reader.fail("duplicate step name", step=step.name, key="name")
+        names.add(step.name)
+    for step in steps:
+        for dep in step.depends_on:
+            if dep not in names:
+                raise reader.fail(f"unknown dependency {dep!r}", step=step.name, key="depends_on")
+            if dep == step.name:
+                raise reader.fail(
+                    "a step cannot depend on itself", step=step.name, key="depends_on"
+                )
+    graph = {step.name: step.depends_on for step in steps}
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        if name in visiting:
+            cycle = [*visiting[visiting.index(name) :], name]
+            raise reader.fail(
+                "dependency cycle: " + " -> ".join(cycle), step=name, key="depends_on"
+            )
+        visiting.append(name)
+        for dep in graph[name]:
+            visit(dep)
+        visiting.pop()
+        done.add(name)
+
+    for step in steps:
+        visit(step.name)
+
+
+def _read_strategies(reader: _Reader, data: Mapping[str, Any]) -> dict[str, RetryStrategy]:
+    strategies: dict[str, RetryStrategy] = {}
+    for error_type, raw in reader.mapping(data, "retry_strategies").items():
+        prefix = f"retry_strategies.{error_type}."
+        if not isinstance(raw, dict):
+            raise reader.fail("must be a mapping", key=prefix[:-1])
+        reader.warn_unknown(raw, STRATEGY_KEYS, prefix)
+        limit = reader.typed(raw, "retry_limit", int, DEFAULT_RETRY_LIMIT, prefix=prefix)
+        if limit < 1:
+            raise reader.fail(f"must be at least 1, got {limit}", key=prefix + "retry_limit")
+        backoff = reader.choice(
+            raw, "backoff_strategy", Backoff, Backoff.EXPONENTIAL, prefix=prefix
+        )
+        base = float(reader.typed(raw, "base_delay", (int, float), 1, prefix=prefix))
+        cap = reader.typed(raw, "max_delay", (int, float), None, prefix=prefix)
+        if base <= 0:
+            raise reader.fail(f"must be positive, got {base}", key=prefix + "base_delay")
+        if cap is not None and cap < base:
+            raise reader.fail(f"must be at least base_delay ({base})", key=prefix + "max_delay")
+        strategies[error_type] = RetryStrategy(
+            error_type, limit, backoff, base, float(cap) if cap is not None else None
+        )
+    return strategies
+
+
+def _read_saga(reader: _Reader, data: Mapping[str, Any]) -> SagaPolicy:
+    raw = reader.mapping(data, "saga")
+    reader.warn_unknown(raw, SAGA_KEYS, "saga.")
+    timeout = reader.typed(
+        raw, "intervention_timeout_seconds", (int, float), 24 * 3600, prefix="saga."
+    )
+    if timeout <= 0:
+        raise reader.fail(
+            f"must be positive, got {timeout}", key="saga.intervention_timeout_seconds"
+        )
+    action = reader.choice(
+        raw,
+        "on_intervention_timeout",
+        InterventionTimeoutAction,
+        InterventionTimeoutAction.FAIL,
+        prefix="saga.",
+    )
+    return SagaPolicy(float(timeout), action)
+
+
+def load_template(path: str | Path, environment: str | None = None) -> TaskTemplate:
+    """Load and validate one config; ``environment`` defaults to ``$SAGA_ENV`` or development."""
+    path = Path(path)
+    reader = _Reader(str(path))
+    env = environment or os.environ.get(ENV_VAR) or DEFAULT_ENV
+    data = _read_yaml(path)
+    reader.warn_unknown(data, TOP_KEYS, "")
+    name = reader.typed(data, "name", str, None)
+    if not name:
+        raise reader.fail("is required", key="name")
+    raw_steps, environments = _apply_environment(reader, data, env)
+    steps = [_read_step(reader, raw, i) for i, raw in enumerate(raw_steps)]
+    _check_graph(reader, steps)
+    for step in steps:
+        if step.saga.on_exhausted is OnExhausted.COMPENSATE and not any(
+            other.saga.compensation for other in steps
+        ):
+            raise reader.fail(
+                "on_exhausted is compensate but no step declares a compensation",
+                step=step.name,
+                key="saga.on_exhausted",
+            )
+    events = reader.typed(data, "custom_events", list, [])
+    for event in events:
+        if not isinstance(event, dict) or not isinstance(event.get("name"), str):
+            raise reader.fail(f"each event needs a name, got {event!r}", key="custom_events")
+    return TaskTemplate(
+        path=str(path),
+        name=name,
+        namespace_name=reader.typed(data, "namespace_name", str, ""),
+        version=str(reader.typed(data, "version", (str, int, float), "")),
+        description=reader.typed(data, "description", str, ""),
+        environment=env,
+        schema=reader.mapping(data, "schema"),
+        steps=tuple(steps),
+        task_handler_class=reader.typed(data, "task_handler_class", str, ""),
+        module_namespace=reader.typed(data, "module_namespace", str, ""),
+        default_dependent_system=reader.typed(data, "default_dependent_system", str, ""),
+        concurrent=reader.typed(data, "concurrent", bool, True),
+        custom_events=tuple(events),
+        environments=environments,
+        retry_strategies=_read_strategies(reader, data),
+        monitoring=reader.mapping(data, "monitoring"),
+        saga=_read_saga(reader, data),
+        warnings=tuple(reader.warnings),
+    )

@@ -1,0 +1,1 @@
+"""Pydantic models shared by workflows, activities, the CLI and tests (import-safe)."""

@@ -1,0 +1,209 @@
+"""The order saga's input, step inputs and step results, plus its pure business rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from models.money import CENT, Money, to_money
+
+TAX_RATE = Decimal("0.08")
+UNIT_WEIGHT_LB = Decimal("0.5")
+SHIPPING_TIERS: tuple[tuple[Decimal, Decimal], ...] = (
+    (Decimal("2"), Decimal("5.99")),
+    (Decimal("10"), Decimal("9.99")),
+)
+HEAVY_SHIPPING = Decimal("14.99")
+
+
+# -- input ---------------------------------------------------------------------------------
+
+
+class CartItem(BaseModel):
+    product_id: int | None = None
+    quantity: int | None = None
+    price: Money | None = None
+    name: str | None = None
+
+
+class PaymentInfo(BaseModel):
+    method: str | None = None
+    amount: Money | None = None
+    currency: str = "USD"
+    card_last_four: str | None = None
+    token: str | None = None
+
+
+class CustomerInfo(BaseModel):
+    email: str | None = None
+    name: str | None = None
+    id: int | str | None = None
+    tier: str = "standard"
+    phone: str | None = None
+
+
+class ShippingInfo(BaseModel):
+    address: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+
+
+class OrderInput(BaseModel):
+    cart_items: list[CartItem] = Field(default_factory=list)
+    payment_info: PaymentInfo = Field(default_factory=PaymentInfo)
+    customer_info: CustomerInfo = Field(default_factory=CustomerInfo)
+    shipping_info: ShippingInfo | None = None
+    priority: Literal["standard", "express", "overnight"] = "standard"
+    correlation_id: str | None = None
+
+
+# -- step results --------------------------------------------------------------------------
+
+
+class ValidatedItem(BaseModel):
+    product_id: int
+    name: str
+    price: Money
+    quantity: int
+    line_total: Money
+
+
+class CartValidation(BaseModel):
+    validated_items: list[ValidatedItem]
+    subtotal: Money
+    tax: Money
+    shipping: Money
+    total: Money
+    item_count: int
+    validated_at: datetime
+
+
+class PaymentResult(BaseModel):
+    payment_id: str
+    amount_charged: Money
+    currency: str
+    payment_method_type: str
+    transaction_id: str
+    processed_at: datetime
+    status: Literal["completed"] = "completed"
+
+
+class UpdatedProduct(BaseModel):
+    product_id: int
+    name: str
+    previous_stock: int
+    new_stock: int
+    quantity_reserved: int
+    reservation_id: str
+
+
+class InventoryChange(BaseModel):
+    product_id: int
+    change_type: Literal["reservation"] = "reservation"
+    quantity: int
+    reason: str = "order_checkout"
+    timestamp: datetime
+    reservation_id: str
+
+
+class InventoryResult(BaseModel):
+    updated_products: list[UpdatedProduct]
+    total_items_reserved: int
+    inventory_changes: list[InventoryChange]
+    updated_at: datetime
+
+
+class OrderResult(BaseModel):
+    order_id: int
+    order_number: str
+    status: Literal["confirmed"] = "confirmed"
+    total_amount: Money
+    customer_email: str
+    created_at: datetime
+    estimated_delivery: str
+
+
+class ConfirmationResult(BaseModel):
+    email_sent: bool = True
+    recipient: str
+    email_type: Literal["order_confirmation"] = "order_confirmation"
+    sent_at: datetime
+    message_id: str
+
+
+# -- step inputs ---------------------------------------------------------------------------
+
+
+class StepInput(BaseModel):
+    """Every step input carries the saga's correlation id, for headers and log lines."""
+
+    correlation_id: str
+
+
+class ValidateCartInput(StepInput):
+    cart_items: list[CartItem]
+
+
+class ProcessPaymentInput(StepInput):
+    payment_info: PaymentInfo
+    cart: CartValidation | None
+
+
+class UpdateInventoryInput(StepInput):
+    validated_items: list[ValidatedItem] | None
+    customer_info: CustomerInfo | None
+
+
+class CreateOrderInput(StepInput):
+    customer_info: CustomerInfo | None
+    cart: CartValidation | None
+    payment: PaymentResult | None
+    inventory: InventoryResult | None
+
+
+class SendConfirmationInput(StepInput):
+    customer_info: CustomerInfo | None
+    order: OrderResult | None
+    cart: CartValidation | None
+
+
+class RefundPaymentInput(StepInput):
+    """Compensation of process_payment: refunds whatever the payment step charged."""
+
+    payment: PaymentResult | None
+    reason: str = "saga_compensation"
+
+
+class ReleaseInventoryInput(StepInput):
+    """Compensation of update_inventory: releases every reservation made for the order."""
+
+    reservation_order_id: str
+
+
+# -- pure rules ----------------------------------------------------------------------------
+
+
+def shipping_for(units: int) -> Decimal:
+    """Shipping by weight, 0.5 lb a unit: ≤ 2 lb 5.99, ≤ 10 lb 9.99, above 14.99."""
+    weight = UNIT_WEIGHT_LB * units
+    for limit, price in SHIPPING_TIERS:
+        if weight <= limit:
+            return price
+    return HEAVY_SHIPPING
+
+
+def cart_totals(items: list[ValidatedItem]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """(subtotal, tax, shipping, total); tax is 8 % rounded half-up to cents."""
+    subtotal = sum((item.line_total for item in items), Decimal("0.00"))
+    tax = to_money(subtotal * TAX_RATE)
+    shipping = shipping_for(sum(item.quantity for item in items))
+    return subtotal, tax, shipping, (subtotal + tax + shipping).quantize(CENT)
+
+
+def reservation_order_id(workflow_id: str, customer_id: int | str | None) -> str:
+    """Reservations are keyed per (order, product); the order is this saga and its customer."""
+    return f"{workflow_id}:{customer_id if customer_id is not None else 'guest'}"

@@ -1,0 +1,33 @@
+"""structlog set-up: one line per event, key=value for people or JSON for machines."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+LOG_FORMAT_VAR = "SAGA_LOG_FORMAT"
+
+
+def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
+    """``fmt`` is ``console`` (default) or ``json``; ``$SAGA_LOG_FORMAT`` sets the default."""
+    fmt = fmt or os.environ.get(LOG_FORMAT_VAR, "console")
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )

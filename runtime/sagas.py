@@ -1,0 +1,105 @@
+"""The catalogue of sagas: config file, workflow, request model and workflow-id rule.
+
+Everything that starts a saga (starter.py, tests, the demo) goes through :func:`prepare`, so
+input validation, plan resolution and identity are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from adapter import FieldError, RunContext, SagaPlan, build_plan, load_template, validate_input
+from adapter.models import TaskTemplate
+from models.order import OrderInput
+from workflows.order_processing import OrderProcessingWorkflow, OrderRequest
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+@dataclass(frozen=True)
+class Saga:
+    name: str
+    config: Path
+    workflow: type
+    id_prefix: str
+    make_request: Callable[[dict[str, Any], SagaPlan], BaseModel]
+    context: Callable[[dict[str, Any]], RunContext]
+    request_key: Callable[[dict[str, Any]], str]
+
+    def template(self, environment: str | None = None) -> TaskTemplate:
+        return load_template(self.config, environment)
+
+
+def _canonical_digest(data: dict[str, Any]) -> str:
+    """Same request, same id: a digest of the request's canonical JSON."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def _order_request(data: dict[str, Any], plan: SagaPlan) -> BaseModel:
+    return OrderRequest(order=OrderInput.model_validate(data), plan=plan)
+
+
+def _order_context(data: dict[str, Any]) -> RunContext:
+    customer = data.get("customer_info") or {}
+    return RunContext(priority=str(data.get("priority", "standard")), tier=customer.get("tier"))
+
+
+SAGAS: dict[str, Saga] = {
+    "order": Saga(
+        name="order",
+        config=CONFIG_DIR / "order_processing.yaml",
+        workflow=OrderProcessingWorkflow,
+        id_prefix="order",
+        make_request=_order_request,
+        context=_order_context,
+        request_key=_canonical_digest,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated request, ready to start: the workflow id, its argument, its plan."""
+
+    saga: Saga
+    workflow_id: str
+    request: BaseModel
+    plan: SagaPlan
+    correlation_id: str | None
+
+
+class InvalidInput(Exception):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(map(str, errors)))
+        self.errors = errors
+
+
+def prepare(
+    saga: Saga,
+    data: Any,
+    *,
+    workflow_id: str | None = None,
+    environment: str | None = None,
+    template: TaskTemplate | None = None,
+) -> Prepared:
+    """Validate ``data`` against the config's schema and resolve the plan; start nothing."""
+    template = template or saga.template(environment)
+    errors = validate_input(template.schema, data)
+    if errors:
+        raise InvalidInput(errors)
+    plan = build_plan(template, saga.context(data))
+    return Prepared(
+        saga=saga,
+        workflow_id=workflow_id or f"{saga.id_prefix}-{saga.request_key(data)}",
+        request=saga.make_request(data, plan),
+        plan=plan,
+        correlation_id=data.get("correlation_id"),
+    )

@@ -1,0 +1,139 @@
+"""Temporal clients, workers, and starting/awaiting sagas: the same code for CLI, demo, tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from activities.client import DEFAULT_HTTP_TIMEOUT, ServiceClient
+from activities.order import OrderActivities
+from adapter.urls import service_urls
+from models.status import SagaState, SagaStatus
+from runtime.sagas import SAGAS, Prepared
+from workflows.visibility import CORRELATION_ID, SAGA_STATE
+
+
+@dataclass(frozen=True)
+class TemporalSettings:
+    """Where the cluster is; every value has an environment variable."""
+
+    address: str = "localhost:7233"
+    namespace: str = "default"
+    task_queue: str = "sagas"
+
+    @classmethod
+    def from_env(cls) -> TemporalSettings:
+        return cls(
+            address=os.environ.get("TEMPORAL_ADDRESS", cls.address),
+            namespace=os.environ.get("TEMPORAL_NAMESPACE", cls.namespace),
+            task_queue=os.environ.get("TEMPORAL_TASK_QUEUE", cls.task_queue),
+        )
+
+
+async def connect(settings: TemporalSettings) -> Client:
+    return await Client.connect(
+        settings.address, namespace=settings.namespace, data_converter=pydantic_data_converter
+    )
+
+
+def service_client(http: httpx.AsyncClient) -> ServiceClient:
+    """One client for every saga's steps, URLs from every config (env overrides applied)."""
+    urls: dict[str, str] = {}
+    for saga in SAGAS.values():
+        urls.update(service_urls(saga.template()))
+    timeout = float(os.environ.get("SAGA_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT))
+    return ServiceClient(http, urls, timeout)
+
+
+def activities_for(client: ServiceClient) -> list[Any]:
+    return OrderActivities(client).all()
+
+
+def make_worker(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Any],
+    **options: Any,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[saga.workflow for saga in SAGAS.values()],
+        activities=list(activities),
+        **options,
+    )
+
+
+async def start_saga(
+    client: Client, prepared: Prepared, task_queue: str, *, visibility: bool = True
+) -> tuple[WorkflowHandle[Any, Any], bool]:
+    """Start, or attach to the saga already holding this id. Returns (handle, started_now).
+
+    The id comes from the request, so submitting the same request twice runs one saga.
+    """
+    pairs: list[SearchAttributePair[Any]] = []
+    if visibility:
+        pairs.append(SearchAttributePair(SAGA_STATE, SagaState.IN_PROGRESS.value))
+        if prepared.correlation_id:
+            pairs.append(SearchAttributePair(CORRELATION_ID, prepared.correlation_id))
+    existing = client.get_workflow_handle(prepared.workflow_id)
+    try:
+        await existing.describe()
+        return existing, False
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+    try:
+        handle = await client.start_workflow(
+            prepared.saga.workflow.run,  # type: ignore[attr-defined]
+            prepared.request,
+            id=prepared.workflow_id,
+            task_queue=task_queue,
+            search_attributes=TypedSearchAttributes(pairs),
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except WorkflowAlreadyStartedError:
+        return existing, False
+    return handle, True
+
+
+async def final_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:
+    """Wait for the saga to end and return its status document, whatever the outcome."""
+    try:
+        return SagaStatus.model_validate(await handle.result())
+    except WorkflowFailureError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.details:
+            return SagaStatus.model_validate(cause.details[0])
+        return await query_status(handle)
+
+
+async def query_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:
+    raw = await handle.query("status")
+    return SagaStatus.model_validate(raw)
+
+
+async def is_running(handle: WorkflowHandle[Any, Any]) -> bool:
+    description = await handle.describe()
+    return description.status == WorkflowExecutionStatus.RUNNING

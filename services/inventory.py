@@ -1,0 +1,167 @@
+"""Product catalogue and stock reservations.
+
+Reservations are idempotent per (order_id, product_id) even without a header, because a
+saga that retries "reserve" after a lost response must not take the stock twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from starlette.routing import Route
+
+from .api import Answer, ApiError, Call, as_int, new_id, require_str
+from .db import Database, Row, Tx
+from .pipeline import Context, route
+
+SEED_PRODUCTS: Final = (
+    (1, "Widget A", "29.99", 100, True),
+    (2, "Widget B", "49.99", 50, True),
+    (3, "Widget C (discontinued)", "19.99", 25, False),
+    (4, "Widget D", "9.99", 0, True),
+    (5, "Gadget Pro", "199.99", 10, True),
+)
+
+
+def seed(db: Database) -> None:
+    """Fill the catalogue on first start only, so a restart keeps the stock levels."""
+    with db.transaction() as tx:
+        if tx.count("products"):
+            return
+        for pid, name, price, stock, active in SEED_PRODUCTS:
+            row = {"id": pid, "name": name, "price": price, "stock": stock, "active": active}
+            tx.insert("products", row)
+
+
+def _product(tx: Tx, raw_id: Any) -> Row:
+    try:
+        product_id = int(raw_id)
+    except (TypeError, ValueError):
+        product_id = None
+    row = None if product_id is None else tx.find_one("products", id=product_id)
+    if row is None:
+        raise ApiError(404, "product_not_found", f"Product {raw_id} not found")
+    return row
+
+
+def _product_json(row: Row) -> dict[str, Any]:
+    keys = ("id", "name", "price", "stock", "active")
+    return {k: row[k] for k in keys}
+
+
+def _reservation_json(row: Row) -> dict[str, Any]:
+    return {
+        "reservation_id": row["id"],
+        "order_id": row["order_id"],
+        "product_id": row["product_id"],
+        "quantity": row["quantity"],
+        "status": row["status"],
+        "previous_stock": row["previous_stock"],
+        "new_stock": row["new_stock"],
+        "created_at": row["created_at"],
+        "released_at": row["released_at"],
+    }
+
+
+def get_product(tx: Tx, call: Call) -> Answer:
+    """GET /catalog/products/{product_id}."""
+    return Answer(200, _product_json(_product(tx, call.params["product_id"])))
+
+
+def check_availability(tx: Tx, call: Call) -> Answer:
+    """GET /inventory/products/{product_id}/availability?quantity=q (stock only)."""
+    product = _product(tx, call.params["product_id"])
+    requested = as_int(call.query.get("quantity", "1"), "quantity", minimum=1)
+    body = {
+        "product_id": product["id"],
+        "available": product["stock"] >= requested,
+        "stock": product["stock"],
+        "requested": requested,
+        "active": product["active"],
+    }
+    return Answer(200, body)
+
+
+def reserve(tx: Tx, call: Call) -> Answer:
+    """POST /inventory/reservations: take stock for one order line."""
+    order_id = require_str(call.body, "order_id")
+    product_id = as_int(call.body.get("product_id"), "product_id")
+    quantity = as_int(call.body.get("quantity"), "quantity", minimum=1)
+    existing = tx.find_one("reservations", order_id=order_id, product_id=product_id)
+    if existing is not None:
+        return Answer(200, _reservation_json(existing))
+    product = _product(tx, product_id)
+    stock = product["stock"]
+    if stock < quantity:
+        raise ApiError(
+            409,
+            "insufficient_stock",
+            f"Only {stock} of product {product_id} available, {quantity} requested",
+            extra={"status": "insufficient_stock", "available": stock, "requested": quantity},
+        )
+    tx.update("products", ("id", product_id), {"stock": stock - quantity})
+    row = {
+        "id": new_id("res"),
+        "order_id": order_id,
+        "product_id": product_id,
+        "quantity": quantity,
+        "status": "reserved",
+        "previous_stock": stock,
+        "new_stock": stock - quantity,
+        "created_at": call.timestamp,
+        "released_at": None,
+    }
+    tx.insert("reservations", row)
+    return Answer(201, _reservation_json(row))
+
+
+def release(tx: Tx, call: Call) -> Answer:
+    """POST /inventory/reservations/{reservation_id}/release: give the stock back once."""
+    reservation_id = call.params["reservation_id"]
+    row = tx.find_one("reservations", id=reservation_id)
+    if row is None:
+        raise ApiError(404, "reservation_not_found", f"Reservation {reservation_id} not found")
+    if row["status"] != "released":
+        product = _product(tx, row["product_id"])
+        tx.update("products", ("id", product["id"]), {"stock": product["stock"] + row["quantity"]})
+        changes = {"status": "released", "released_at": call.timestamp}
+        tx.update("reservations", ("id", reservation_id), changes)
+        row = {**row, **changes}
+    body = {
+        "reservation_id": row["id"],
+        "order_id": row["order_id"],
+        "product_id": row["product_id"],
+        "status": "released",
+        "quantity": row["quantity"],
+        "released_at": row["released_at"],
+    }
+    return Answer(200, body)
+
+
+def list_reservations(tx: Tx, call: Call) -> Answer:
+    """GET /inventory/reservations?order_id=X."""
+    rows = tx.find("reservations", order_id=call.query.get("order_id"))
+    return Answer(200, {"reservations": [_reservation_json(r) for r in rows]})
+
+
+def routes(ctx: Context) -> list[Route]:
+    """Catalogue and inventory routes."""
+    return [
+        route(ctx, "GET", "/catalog/products/{product_id}", get_product, "catalog.get_product"),
+        route(
+            ctx,
+            "GET",
+            "/inventory/products/{product_id}/availability",
+            check_availability,
+            "inventory.check",
+        ),
+        route(ctx, "POST", "/inventory/reservations", reserve, "inventory.reserve"),
+        route(ctx, "GET", "/inventory/reservations", list_reservations),
+        route(
+            ctx,
+            "POST",
+            "/inventory/reservations/{reservation_id}/release",
+            release,
+            "inventory.release",
+        ),
+    ]

@@ -1,0 +1,148 @@
+"""Start sagas, read their status, or run the whole demo.
+
+    python starter.py order FILE.json [--id ID] [--wait] [--json]
+    python starter.py status ID [--json]
+    python starter.py demo [--keep-running] [--data-dir DIR] [--temporal-port N] ...
+
+Exit codes: 0 started / completed; 1 the saga failed, was compensated or cancelled;
+2 bad input or config (nothing was started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from temporalio.service import RPCError, RPCStatusCode
+
+from adapter import ConfigError
+from models.status import SagaState, SagaStatus
+from runtime.logs import configure_logging
+from runtime.report import render_status
+from runtime.sagas import SAGAS, InvalidInput, prepare
+from runtime.temporal import TemporalSettings, connect, final_status, query_status, start_saga
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, never a stack trace."""
+
+
+def read_json(path: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(
+            f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+        ) from None
+
+
+def print_status(status: SagaStatus, as_json: bool) -> None:
+    print(status.model_dump_json(indent=2) if as_json else render_status(status))
+
+
+def exit_code(status: SagaStatus) -> int:
+    return EXIT_OK if status.state is SagaState.COMPLETE else EXIT_FAILED
+
+
+async def cmd_start(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    saga = SAGAS[args.command]
+    data = read_json(args.file)
+    try:
+        prepared = prepare(saga, data, workflow_id=args.id, environment=args.env)
+    except InvalidInput as invalid:
+        print(f"{args.file}: invalid input, nothing started:", file=sys.stderr)
+        for error in invalid.errors:
+            print(f"  {error}", file=sys.stderr)
+        return EXIT_INVALID
+    client = await connect(settings)
+    handle, started = await start_saga(client, prepared, settings.task_queue)
+    verb = "started" if started else "already submitted (same request), attached to"
+    if not args.json:
+        print(f"{verb} {prepared.workflow_id}")
+    if not args.wait:
+        if args.json:
+            print(json.dumps({"workflow_id": prepared.workflow_id, "started": started}))
+        return EXIT_OK
+    status = await final_status(handle)
+    print_status(status, args.json)
+    return exit_code(status)
+
+
+async def cmd_status(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    client = await connect(settings)
+    try:
+        status = await query_status(client.get_workflow_handle(args.id))
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            raise UserError(f"no saga with id {args.id!r}") from None
+        raise
+    print_status(status, args.json)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = TemporalSettings.from_env()
+    parser = argparse.ArgumentParser(description="Start and inspect sagas on Temporal.")
+    parser.add_argument("--address", default=defaults.address, help="Temporal frontend")
+    parser.add_argument("--namespace", default=defaults.namespace)
+    parser.add_argument("--task-queue", default=defaults.task_queue)
+    parser.add_argument("--env", default=None, help="config environment (default $SAGA_ENV)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in SAGAS:
+        start = commands.add_parser(name, help=f"start a {name} saga from a JSON file")
+        start.add_argument("file")
+        start.add_argument("--id", help="workflow id (default: derived from the request)")
+        start.add_argument("--wait", action="store_true", help="wait for the outcome")
+        start.add_argument("--json", action="store_true", help="print the status document")
+    status = commands.add_parser("status", help="print a saga's status")
+    status.add_argument("id")
+    status.add_argument("--json", action="store_true")
+    demo = commands.add_parser("demo", help="run both sagas on an embedded dev server")
+    demo.add_argument("--keep-running", action="store_true")
+    demo.add_argument("--data-dir", default="data")
+    demo.add_argument("--temporal-port", type=int, default=7233)
+    demo.add_argument("--ui-port", type=int, default=8233)
+    demo.add_argument("--services-port", type=int, default=8700)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging("WARNING" if args.command != "demo" else "INFO")
+    settings = replace(
+        TemporalSettings.from_env(),
+        address=args.address,
+        namespace=args.namespace,
+        task_queue=args.task_queue,
+    )
+    try:
+        if args.command == "demo":
+            from runtime.demo import run_demo
+
+            return asyncio.run(run_demo(args, settings))
+        if args.command == "status":
+            return asyncio.run(cmd_status(args, settings))
+        return asyncio.run(cmd_start(args, settings))
+    except (UserError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

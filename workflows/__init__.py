@@ -1,0 +1,1 @@
+"""Temporal workflows: thin sagas over the shared step runner (``workflows.steps``)."""

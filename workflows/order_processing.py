@@ -1,0 +1,168 @@
+"""The e-commerce order saga: which step needs what, and what the outcome says.
+
+Ordering, retries, compensation and intervention come from the plan (the YAML) and the
+shared step runner; this module only wires inputs and results.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from adapter.plan import SagaPlan
+from models.order import (
+    CartValidation,
+    CreateOrderInput,
+    InventoryResult,
+    OrderInput,
+    OrderResult,
+    PaymentResult,
+    ProcessPaymentInput,
+    RefundPaymentInput,
+    ReleaseInventoryInput,
+    SendConfirmationInput,
+    UpdateInventoryInput,
+    ValidateCartInput,
+    reservation_order_id,
+)
+from models.status import InterventionRequest, SagaState, SagaStatus, StepError
+from workflows.steps import (
+    Results,
+    SagaEnded,
+    StepRunner,
+    StepSpec,
+    new_correlation_id,
+    result_of,
+)
+
+
+class OrderRequest(BaseModel):
+    """Workflow argument: the customer's order and the plan it runs with."""
+
+    order: OrderInput
+    plan: SagaPlan
+
+
+@workflow.defn(name="OrderProcessingWorkflow")
+class OrderProcessingWorkflow:
+    @workflow.init
+    def __init__(self, request: OrderRequest) -> None:
+        order = request.order
+        self._status = SagaStatus(
+            workflow_id=workflow.info().workflow_id,
+            workflow=request.plan.workflow,
+            correlation_id=order.correlation_id or new_correlation_id("ord"),
+        )
+        correlation_id = self._status.correlation_id
+        customer = order.customer_info
+
+        def cart(results: Results) -> CartValidation | None:
+            return result_of(CartValidation, results, "validate_cart")
+
+        def payment(results: Results) -> PaymentResult | None:
+            return result_of(PaymentResult, results, "process_payment")
+
+        specs = {
+            "validate_cart": StepSpec(
+                lambda _: ValidateCartInput(
+                    correlation_id=correlation_id, cart_items=order.cart_items
+                )
+            ),
+            "process_payment": StepSpec(
+                lambda r: ProcessPaymentInput(
+                    correlation_id=correlation_id, payment_info=order.payment_info, cart=cart(r)
+                ),
+                compensation_input=lambda r: RefundPaymentInput(
+                    correlation_id=correlation_id, payment=payment(r)
+                ),
+            ),
+            "update_inventory": StepSpec(
+                lambda r: UpdateInventoryInput(
+                    correlation_id=correlation_id,
+                    validated_items=c.validated_items if (c := cart(r)) else None,
+                    customer_info=customer,
+                ),
+                compensation_input=lambda _: ReleaseInventoryInput(
+                    correlation_id=correlation_id,
+                    reservation_order_id=reservation_order_id(
+                        workflow.info().workflow_id, customer.id
+                    ),
+                ),
+            ),
+            "create_order": StepSpec(
+                lambda r: CreateOrderInput(
+                    correlation_id=correlation_id,
+                    customer_info=customer,
+                    cart=cart(r),
+                    payment=payment(r),
+                    inventory=result_of(InventoryResult, r, "update_inventory"),
+                )
+            ),
+            "send_confirmation": StepSpec(
+                lambda r: SendConfirmationInput(
+                    correlation_id=correlation_id,
+                    customer_info=customer,
+                    order=result_of(OrderResult, r, "create_order"),
+                    cart=cart(r),
+                ),
+                fallback=lambda error: {"email_sent": False, "error": error.type},
+            ),
+        }
+        self.runner = StepRunner(request.plan, self._status, specs)
+
+    @workflow.run
+    async def run(self, request: OrderRequest) -> SagaStatus:
+        try:
+            results = await self.runner.run()
+        except SagaEnded as ended:
+            raise saga_failure(self._status, ended) from None
+        self._status.result = order_outcome(results, self._status)
+        return self._status
+
+    @workflow.query
+    def status(self) -> SagaStatus:
+        return self._status
+
+    @workflow.update
+    async def intervene(self, request: InterventionRequest) -> SagaStatus:
+        """An operator's answer to ``awaiting_intervention``; returns once it is taken."""
+        self.runner.decide(request)
+        await workflow.wait_condition(
+            lambda: self._status.state is not SagaState.AWAITING_INTERVENTION
+        )
+        return self._status
+
+    @intervene.validator
+    def check_intervention(self, request: InterventionRequest) -> None:
+        self.runner.validate_intervention(request)
+
+
+def order_outcome(results: Results, status: SagaStatus) -> dict[str, Any]:
+    """The summary a caller wants: the order, the money, and whether the email went out."""
+    order = results.get("create_order", {})
+    payment = results.get("process_payment", {})
+    confirmation = status.steps["send_confirmation"]
+    return {
+        "order_id": order.get("order_id"),
+        "order_number": order.get("order_number"),
+        "total": results.get("validate_cart", {}).get("total"),
+        "payment_id": payment.get("payment_id"),
+        "amount_charged": payment.get("amount_charged"),
+        "estimated_delivery": order.get("estimated_delivery"),
+        "confirmation": "sent" if confirmation.state.value == "complete" else "failed",
+    }
+
+
+def saga_failure(status: SagaStatus, ended: SagaEnded) -> ApplicationError:
+    """Fail the workflow (red in the UI) and carry the status document in the details."""
+    error: StepError | None = ended.error
+    reason = f"{error.type}: {error.message}" if error else "no error recorded"
+    return ApplicationError(
+        f"saga {ended.state.value} at {ended.step} ({reason})",
+        status,
+        type=f"Saga{ended.state.value.title().replace('_', '')}",
+        non_retryable=True,
+    )

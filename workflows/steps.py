@@ -1,0 +1,342 @@
+"""The step runner shared by every saga: ordering, state, compensation, intervention.
+
+A workflow describes each step with a :class:`StepSpec` (how to build its input from earlier
+results, how to undo it, what to use when it is allowed to fail); the plan from the adapter
+says how to run it (timeouts, retries, what exhaustion means). Everything here is
+deterministic workflow code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError
+
+from adapter.plan import InterventionTimeoutAction, OnExhausted, SagaPlan, StepPlan
+from models.envelope import StepOutput
+from models.status import (
+    CompensationStatus,
+    Intervention,
+    InterventionAction,
+    InterventionRequest,
+    SagaState,
+    SagaStatus,
+    StepError,
+    StepState,
+    StepStatus,
+)
+from workflows.visibility import publish_state
+
+Results = Mapping[str, dict[str, Any]]
+M = TypeVar("M", bound=BaseModel)
+
+
+def result_of(model: type[M], results: Results, step: str) -> M | None:
+    """A completed step's result as its model; None when the step has no result."""
+    raw = results.get(step)
+    return model.model_validate(raw) if raw else None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Returned by an input builder when a step must not run (its result is recorded as is)."""
+
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """The saga-specific half of a step; the plan supplies the rest."""
+
+    build_input: Callable[[Results], BaseModel | Skip]
+    compensation_input: Callable[[Results], BaseModel] | None = None
+    """Built when the undo runs, from the results then known (the step may have failed)."""
+    fallback: Callable[[StepError], dict[str, Any]] | None = None
+
+
+def new_correlation_id(prefix: str) -> str:
+    """``<prefix>_<epoch seconds>_<8 hex>``, generated once and replayed deterministically."""
+    return f"{prefix}_{int(workflow.now().timestamp())}_{workflow.random().getrandbits(32):08x}"
+
+
+class SagaEnded(Exception):
+    """Raised out of :meth:`StepRunner.run` when the saga stops short of completion."""
+
+    def __init__(self, state: SagaState, step: str, error: StepError | None) -> None:
+        super().__init__(f"saga {state.value} at step {step}")
+        self.state = state
+        self.step = step
+        self.error = error
+
+
+class StepFailed(Exception):
+    def __init__(self, error: StepError, attempts: int) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.attempts = attempts
+
+
+async def call_activity(
+    activity: str, arg: BaseModel, *, start_to_close: timedelta, retry: RetryPolicy, summary: str
+) -> StepOutput:
+    """Run one activity; translate its failure into a :class:`StepFailed` with attempts."""
+    try:
+        output: StepOutput = await workflow.execute_activity(
+            activity,
+            arg,
+            start_to_close_timeout=start_to_close,
+            retry_policy=retry,
+            result_type=StepOutput,
+            summary=summary,
+        )
+    except ActivityError as err:
+        raise _step_failed(err, retry.maximum_attempts) from err
+    return output
+
+
+def _step_failed(err: ActivityError, maximum_attempts: int) -> StepFailed:
+    cause = err.cause
+    attempts = maximum_attempts
+    if isinstance(cause, ApplicationError):
+        error = StepError(
+            type=cause.type or "ApplicationError",
+            message=cause.message,
+            non_retryable=cause.non_retryable,
+        )
+        details = cause.details[0] if cause.details else None
+        if isinstance(details, Mapping) and isinstance(details.get("attempt"), int):
+            attempts = details["attempt"]
+    elif isinstance(cause, TimeoutError):
+        error = StepError(type="ActivityTimeout", message=cause.message, non_retryable=False)
+    else:
+        message = str(cause) if cause is not None else str(err)
+        error = StepError(type=type(cause).__name__, message=message, non_retryable=False)
+    if err.retry_state is RetryState.NON_RETRYABLE_FAILURE:
+        error = error.model_copy(update={"non_retryable": True})
+    return StepFailed(error, attempts)
+
+
+class StepRunner:
+    """Runs a saga's steps as their dependencies complete, recording everything in ``status``."""
+
+    def __init__(self, plan: SagaPlan, status: SagaStatus, specs: Mapping[str, StepSpec]) -> None:
+        missing = {step.name for step in plan.steps} ^ set(specs)
+        if missing:
+            raise ValueError(f"steps and specs differ: {sorted(missing)}")
+        self.plan = plan
+        self.status = status
+        self.specs = specs
+        self.results: dict[str, dict[str, Any]] = {}
+        self._undo: list[tuple[str, str, Callable[[Results], BaseModel]]] = []
+        self._decision: InterventionRequest | None = None
+        for step in plan.steps:
+            status.steps.setdefault(step.name, StepStatus())
+        status.overrides = list(plan.overrides)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self) -> dict[str, dict[str, Any]]:
+        """Run every step; on a terminal outcome compensate as the plan says, then raise."""
+        tasks: dict[str, asyncio.Task[None]] = {}
+        for step in self.plan.steps:
+            tasks[step.name] = asyncio.create_task(self._when_ready(step, tasks))
+        try:
+            await asyncio.gather(*tasks.values())
+        except SagaEnded as ended:
+            await self._cancel(tasks.values())
+            if ended.state is SagaState.COMPENSATED:
+                await self.compensate()
+            self._set_state(ended.state)
+            raise
+        except asyncio.CancelledError:
+            await self._cancel(tasks.values())
+            await self.compensate()
+            self._set_state(SagaState.CANCELLED)
+            raise
+        self._set_state(SagaState.COMPLETE)
+        return self.results
+
+    async def _cancel(self, tasks: Any) -> None:
+        pending = [task for task in tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _when_ready(self, step: StepPlan, tasks: Mapping[str, asyncio.Task[None]]) -> None:
+        for dependency in step.depends_on:
+            await asyncio.shield(tasks[dependency])
+        await self._run_step(step)
+
+    async def _run_step(self, step: StepPlan) -> None:
+        spec = self.specs[step.name]
+        state = self.status.steps[step.name]
+        arg = spec.build_input(self.results)
+        if isinstance(arg, Skip):
+            self._finish(step.name, StepState.SKIPPED, arg.result)
+            return
+        if step.compensation and spec.compensation_input is not None:
+            self._undo.append((step.compensation, step.name, spec.compensation_input))
+        while True:
+            earlier_attempts = state.attempts
+            state.state = StepState.IN_PROGRESS
+            state.started_at = state.started_at or workflow.now()
+            self._refresh()
+            try:
+                output = await call_activity(
+                    step.activity,
+                    arg,
+                    start_to_close=step.start_to_close,
+                    retry=step.retry.to_temporal(),
+                    summary=step.name,
+                )
+            except StepFailed as failed:
+                state.attempts = earlier_attempts + failed.attempts
+                state.error = failed.error
+                state.state = StepState.ERROR
+                state.finished_at = workflow.now()
+                if await self._after_exhaustion(step, spec, failed.error):
+                    continue
+                return
+            state.attempts = earlier_attempts + output.attempt
+            self._finish(step.name, StepState.COMPLETE, output.result)
+            return
+
+    def _finish(self, name: str, state: StepState, result: dict[str, Any] | None) -> None:
+        status = self.status.steps[name]
+        status.state = state
+        status.result = result
+        status.started_at = status.started_at or workflow.now()
+        status.finished_at = workflow.now()
+        if result is not None:
+            self.results[name] = result
+        self._refresh()
+
+    async def _after_exhaustion(self, step: StepPlan, spec: StepSpec, error: StepError) -> bool:
+        """Apply the step's exhaustion policy; True means run the step again."""
+        self.status.failed_steps.append(step.name)
+        policy = step.on_exhausted
+        if policy is OnExhausted.CONTINUE:
+            fallback = spec.fallback(error) if spec.fallback else {}
+            self.status.steps[step.name].result = fallback
+            self.results[step.name] = fallback
+            self._refresh()
+            return False
+        if policy is OnExhausted.INTERVENE:
+            return await self._await_intervention(step, error)
+        ending = SagaState.COMPENSATED if policy is OnExhausted.COMPENSATE else SagaState.ERROR
+        raise SagaEnded(ending, step.name, error)
+
+    # -- manual intervention ---------------------------------------------------------------
+
+    def _allowed_actions(self) -> list[InterventionAction]:
+        final = InterventionAction.COMPENSATE if self._undo else InterventionAction.FAIL
+        return [InterventionAction.RETRY, InterventionAction.RESOLVE, final]
+
+    async def _await_intervention(self, step: StepPlan, error: StepError) -> bool:
+        timeout = timedelta(seconds=self.plan.intervention_timeout_seconds)
+        self._decision = None
+        self.status.intervention = Intervention(
+            step=step.name,
+            error=error,
+            allowed=self._allowed_actions(),
+            deadline=workflow.now() + timeout,
+        )
+        self._set_state(SagaState.AWAITING_INTERVENTION)
+        try:
+            await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
+            decision = self._decision
+        except builtins.TimeoutError:
+            action = (
+                InterventionAction.COMPENSATE
+                if self.plan.on_intervention_timeout is InterventionTimeoutAction.COMPENSATE
+                and self._undo
+                else InterventionAction.FAIL
+            )
+            decision = InterventionRequest(
+                action=action, reason="intervention timed out", operator="timeout"
+            )
+        assert decision is not None
+        self.status.intervention.decision = decision
+        self._set_state(SagaState.IN_PROGRESS)
+        if decision.action is InterventionAction.RETRY:
+            self.status.failed_steps.remove(step.name)
+            return True
+        if decision.action is InterventionAction.RESOLVE:
+            self.status.failed_steps.remove(step.name)
+            self._finish(step.name, StepState.RESOLVED_MANUALLY, decision.result or {})
+            return False
+        ending = (
+            SagaState.COMPENSATED
+            if decision.action is InterventionAction.COMPENSATE
+            else SagaState.ERROR
+        )
+        raise SagaEnded(ending, step.name, error)
+
+    def validate_intervention(self, request: InterventionRequest) -> None:
+        """Update validator: reject answers that do not fit the saga's current state."""
+        if self.status.state is not SagaState.AWAITING_INTERVENTION or self._decision:
+            raise ValueError(f"saga is {self.status.state.value}, not awaiting_intervention")
+        if request.action not in self._allowed_actions():
+            allowed = ", ".join(action.value for action in self._allowed_actions())
+            raise ValueError(f"action {request.action.value!r} not allowed here ({allowed})")
+
+    def decide(self, request: InterventionRequest) -> None:
+        self._decision = request
+
+    # -- compensation ----------------------------------------------------------------------
+
+    async def compensate(self) -> None:
+        """Undo completed work in reverse order; each undo retries until it succeeds."""
+        while self._undo:
+            activity, for_step, build = self._undo.pop()
+            record = CompensationStatus(activity=activity, for_step=for_step)
+            self.status.compensations.append(record)
+            record.state = StepState.IN_PROGRESS
+            try:
+                output = await call_activity(
+                    activity,
+                    build(self.results),
+                    start_to_close=timedelta(seconds=self.plan.compensation_timeout_seconds),
+                    retry=self.plan.compensation_retry.to_temporal(),
+                    summary=f"compensate {for_step}",
+                )
+            except StepFailed as failed:
+                record.state, record.error, record.attempts = (
+                    StepState.ERROR,
+                    failed.error,
+                    failed.attempts,
+                )
+                continue
+            record.state, record.attempts, record.result = (
+                StepState.COMPLETE,
+                output.attempt,
+                output.result,
+            )
+            step_status = self.status.steps[for_step]
+            if step_status.state in {StepState.COMPLETE, StepState.ERROR}:
+                step_status.state = StepState.COMPENSATED
+
+    # -- status ----------------------------------------------------------------------------
+
+    def _set_state(self, state: SagaState) -> None:
+        self.status.state = state
+        self._refresh()
+        publish_state(state)
+
+    def _refresh(self) -> None:
+        running = [
+            name
+            for name, step in self.status.steps.items()
+            if step.state is StepState.IN_PROGRESS
+            or (self.status.intervention and self.status.intervention.step == name
+                and self.status.state is SagaState.AWAITING_INTERVENTION)
+        ]  # fmt: skip
+        self.status.current_step = running[0] if running else None

@@ -1,0 +1,21 @@
+"""Custom search attributes, so sagas can be listed and filtered in the UI and the CLI.
+
+Register them on the server before use (``runtime.devserver`` does; the compose stack's
+setup job does). A saga started without them (the time-skipping test server cannot
+register any) simply does not publish its state.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+
+SAGA_STATE = SearchAttributeKey.for_keyword("SagaState")
+CORRELATION_ID = SearchAttributeKey.for_keyword("CorrelationId")
+ALL = (SAGA_STATE, CORRELATION_ID)
+
+
+def publish_state(state: str) -> None:
+    """Upsert ``SagaState`` when the saga was started with search attributes."""
+    if workflow.info().typed_search_attributes.get(SAGA_STATE) is not None:
+        workflow.upsert_search_attributes([SAGA_STATE.value_set(state)])
