@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     demo = commands.add_parser("demo", help="run both sagas on an embedded dev server")
     demo.add_argument("--keep-running", action="store_true")
+    demo.add_argument("--verbose", action="store_true", help="log every step and HTTP call")
     demo.add_argument("--data-dir", default="data")
     demo.add_argument("--temporal-port", type=int, default=7233)
     demo.add_argument("--ui-port", type=int, default=8233)
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging("WARNING" if args.command != "demo" else "INFO")
+    configure_logging("INFO" if getattr(args, "verbose", False) else "WARNING")
     settings = replace(
         TemporalSettings.from_env(),
         address=args.address,
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from runtime.demo import run_demo
 
+            args.data_dir = Path(args.data_dir).absolute()
             return asyncio.run(run_demo(args, settings))
         if args.command == "status":
             return asyncio.run(cmd_status(args, settings))

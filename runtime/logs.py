@@ -31,3 +31,8 @@ def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The SDK logs every failed attempt with a traceback; our step wrapper already logs it
+    # once, with workflow id, step, attempt and correlation id.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+    logging.getLogger("temporalio.worker._activity").setLevel(logging.ERROR)

