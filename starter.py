@@ -1,6 +1,7 @@
 """Start sagas, read their status, or run the whole demo.
 
     python starter.py order FILE.json [--id ID] [--wait] [--json]
+    python starter.py register FILE.json [--id ID] [--wait] [--json]
     python starter.py status ID [--json]
     python starter.py demo [--keep-running] [--data-dir DIR] [--temporal-port N] ...
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from adapter.errors import ConfigError, ConfigWarning
 from adapter.models import (
@@ -55,7 +58,9 @@ class _Reader:
         for key in data:
             if key not in known:
                 self.warnings.append(
-                    ConfigWarning(self.file, "unknown key, ignored", step=step, key=prefix + key)
+                    ConfigWarning(
+                        self.file, "unknown key, ignored", step=step, key=prefix + str(key)
+                    )
                 )
 
     def typed(
@@ -77,6 +82,8 @@ class _Reader:
                 step=step,
                 key=prefix + key,
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(f"must be a finite number, got {value!r}", step=step, key=prefix + key)
         return value
 
     def mapping(
@@ -113,12 +120,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(file, f"cannot read file ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(file, f"cannot read file (not UTF-8: {err.reason})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(file, f"YAML syntax error at {where}{err.problem}") from None
+        problem = err.problem or err.context or "invalid YAML"
+        raise ConfigError(file, f"YAML syntax error at {where}{problem}") from None
     except yaml.YAMLError as err:
         raise ConfigError(file, f"YAML syntax error: {err}") from None
     if not isinstance(data, dict):
@@ -143,7 +153,9 @@ def _apply_environment(
     steps = reader.typed(data, "step_templates", list, None)
     if not steps:
         raise reader.fail("must list at least one step", key="step_templates")
-    environments = reader.mapping(data, "environments")
+    environments = {
+        str(env): overlay for env, overlay in reader.mapping(data, "environments").items()
+    }
     if not environments:
         return steps, ()
     if environment not in environments:
@@ -153,11 +165,18 @@ def _apply_environment(
         )
     overlay = reader.typed(environments, environment, dict, {}, prefix="environments.")
     reader.warn_unknown(overlay, {"step_templates"}, f"environments.{environment}.")
-    key = f"environments.{environment}.step_templates"
-    by_name = {s.get("name"): i for i, s in enumerate(steps) if isinstance(s, dict)}
+    prefix = f"environments.{environment}."
+    key = prefix + "step_templates"
+    by_name = {
+        s["name"]: i
+        for i, s in enumerate(steps)
+        if isinstance(s, dict) and isinstance(s.get("name"), str)
+    }
     merged = list(steps)
-    for entry in reader.typed(overlay, "step_templates", list, [], prefix=key[:-15]):
+    for i, entry in enumerate(reader.typed(overlay, "step_templates", list, [], prefix=prefix)):
         name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name:
+            raise reader.fail(f"entry {i} must be a mapping with a step name", key=key)
         if name not in by_name:
             raise reader.fail(f"overlay for unknown step {name!r}", step=str(name), key=key)
         index = by_name[name]
@@ -254,6 +273,7 @@ def _check_graph(reader: _Reader, steps: list[StepTemplate]) -> None:
 def _read_strategies(reader: _Reader, data: Mapping[str, Any]) -> dict[str, RetryStrategy]:
     strategies: dict[str, RetryStrategy] = {}
     for error_type, raw in reader.mapping(data, "retry_strategies").items():
+        error_type = str(error_type)
         prefix = f"retry_strategies.{error_type}."
         if not isinstance(raw, dict):
             raise reader.fail("must be a mapping", key=prefix[:-1])
@@ -322,6 +342,12 @@ def load_template(path: str | Path, environment: str | None = None) -> TaskTempl
     for event in events:
         if not isinstance(event, dict) or not isinstance(event.get("name"), str):
             raise reader.fail(f"each event needs a name, got {event!r}", key="custom_events")
+    schema = reader.mapping(data, "schema")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as err:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        raise reader.fail(f"not a valid JSON Schema: {err.message}", key="schema" + where) from None
     return TaskTemplate(
         path=str(path),
         name=name,
@@ -329,7 +355,7 @@ def load_template(path: str | Path, environment: str | None = None) -> TaskTempl
         version=str(reader.typed(data, "version", (str, int, float), "")),
         description=reader.typed(data, "description", str, ""),
         environment=env,
-        schema=reader.mapping(data, "schema"),
+        schema=schema,
         steps=tuple(steps),
         task_handler_class=reader.typed(data, "task_handler_class", str, ""),
         module_namespace=reader.typed(data, "module_namespace", str, ""),

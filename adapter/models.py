@@ -52,7 +52,8 @@ class StepTemplate:
 
     @property
     def timeout_seconds(self) -> float:
-        return float(self.handler_config.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
+        value = self.handler_config.get("timeout_seconds")
+        return float(value) if value is not None else DEFAULT_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)

@@ -21,20 +21,22 @@ class FieldError:
         return f"{self.path}: {self.message}"
 
 
-def _json_path(error: ValidationError) -> str:
+def _field_errors(error: ValidationError) -> list[FieldError]:
+    """One error, named by its path; a missing property is named at its own path."""
     path = "$"
     for part in error.absolute_path:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    required = error.validator_value
     if error.validator == "required" and isinstance(error.instance, Mapping):
-        missing = [name for name in required if name not in error.instance]  # type: ignore[union-attr]
-        if missing:
-            path += f".{missing[0]}"
-    return path
+        # jsonschema reports each missing property separately, as "'<name>' is a required
+        # property"; match the message to name the right one.
+        for name in error.validator_value:  # type: ignore[union-attr]
+            if name not in error.instance and error.message.startswith(f"{name!r} "):
+                return [FieldError(f"{path}.{name}", error.message)]
+    return [FieldError(path, error.message)]
 
 
 def validate_input(schema: Mapping[str, Any], data: Any) -> list[FieldError]:
     """Every violation of ``schema`` in ``data``, sorted by path; empty when valid."""
     validator = Draft202012Validator(schema, format_checker=FormatChecker())
-    errors = [FieldError(_json_path(err), err.message) for err in validator.iter_errors(data)]
+    errors = {fe for err in validator.iter_errors(data) for fe in _field_errors(err)}
     return sorted(errors, key=lambda e: (e.path, e.message))

@@ -18,7 +18,9 @@ from pydantic import BaseModel
 from adapter import FieldError, RunContext, SagaPlan, build_plan, load_template, validate_input
 from adapter.models import TaskTemplate
 from models.order import OrderInput
+from models.registration import RegistrationInput
 from workflows.order_processing import OrderProcessingWorkflow, OrderRequest
+from workflows.user_registration import RegistrationRequest, UserRegistrationWorkflow
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -52,6 +54,17 @@ def _order_context(data: dict[str, Any]) -> RunContext:
     return RunContext(priority=str(data.get("priority", "standard")), tier=customer.get("tier"))
 
 
+def _email_digest(data: dict[str, Any]) -> str:
+    """One registration per email: a digest of the trimmed, lower-cased address (no PII in
+    workflow ids)."""
+    email = str((data.get("user_info") or {}).get("email", "")).strip().lower()
+    return hashlib.sha256(email.encode()).hexdigest()[:20]
+
+
+def _registration_request(data: dict[str, Any], plan: SagaPlan) -> BaseModel:
+    return RegistrationRequest(registration=RegistrationInput.model_validate(data), plan=plan)
+
+
 SAGAS: dict[str, Saga] = {
     "order": Saga(
         name="order",
@@ -61,6 +74,15 @@ SAGAS: dict[str, Saga] = {
         make_request=_order_request,
         context=_order_context,
         request_key=_canonical_digest,
+    ),
+    "register": Saga(
+        name="register",
+        config=CONFIG_DIR / "user_registration.yaml",
+        workflow=UserRegistrationWorkflow,
+        id_prefix="registration",
+        make_request=_registration_request,
+        context=lambda _: RunContext(),
+        request_key=_email_digest,
     ),
 }
 

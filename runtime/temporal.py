@@ -27,6 +27,7 @@ from temporalio.worker import Worker
 
 from activities.client import DEFAULT_HTTP_TIMEOUT, ServiceClient
 from activities.order import OrderActivities
+from activities.registration import RegistrationActivities
 from adapter.urls import service_urls
 from models.status import SagaState, SagaStatus
 from runtime.sagas import SAGAS, Prepared
@@ -66,7 +67,7 @@ def service_client(http: httpx.AsyncClient) -> ServiceClient:
 
 
 def activities_for(client: ServiceClient) -> list[Any]:
-    return OrderActivities(client).all()
+    return OrderActivities(client).all() + RegistrationActivities(client).all()
 
 
 def make_worker(

@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 from adapter.plan import SagaPlan
 from models.order import (
@@ -28,15 +27,9 @@ from models.order import (
     ValidateCartInput,
     reservation_order_id,
 )
-from models.status import InterventionRequest, SagaState, SagaStatus, StepError
-from workflows.steps import (
-    Results,
-    SagaEnded,
-    StepRunner,
-    StepSpec,
-    new_correlation_id,
-    result_of,
-)
+from models.status import SagaStatus
+from workflows.saga import SagaWorkflow
+from workflows.steps import Results, StepRunner, StepSpec, new_correlation_id, result_of
 
 
 class OrderRequest(BaseModel):
@@ -47,7 +40,7 @@ class OrderRequest(BaseModel):
 
 
 @workflow.defn(name="OrderProcessingWorkflow")
-class OrderProcessingWorkflow:
+class OrderProcessingWorkflow(SagaWorkflow):
     @workflow.init
     def __init__(self, request: OrderRequest) -> None:
         order = request.order
@@ -115,29 +108,9 @@ class OrderProcessingWorkflow:
 
     @workflow.run
     async def run(self, request: OrderRequest) -> SagaStatus:
-        try:
-            results = await self.runner.run()
-        except SagaEnded as ended:
-            raise saga_failure(self._status, ended) from None
+        results = await self.run_steps()
         self._status.result = order_outcome(results, self._status)
         return self._status
-
-    @workflow.query
-    def status(self) -> SagaStatus:
-        return self._status
-
-    @workflow.update
-    async def intervene(self, request: InterventionRequest) -> SagaStatus:
-        """An operator's answer to ``awaiting_intervention``; returns once it is taken."""
-        self.runner.decide(request)
-        await workflow.wait_condition(
-            lambda: self._status.state is not SagaState.AWAITING_INTERVENTION
-        )
-        return self._status
-
-    @intervene.validator
-    def check_intervention(self, request: InterventionRequest) -> None:
-        self.runner.validate_intervention(request)
 
 
 def order_outcome(results: Results, status: SagaStatus) -> dict[str, Any]:
@@ -154,15 +127,3 @@ def order_outcome(results: Results, status: SagaStatus) -> dict[str, Any]:
         "estimated_delivery": order.get("estimated_delivery"),
         "confirmation": "sent" if confirmation.state.value == "complete" else "failed",
     }
-
-
-def saga_failure(status: SagaStatus, ended: SagaEnded) -> ApplicationError:
-    """Fail the workflow (red in the UI) and carry the status document in the details."""
-    error: StepError | None = ended.error
-    reason = f"{error.type}: {error.message}" if error else "no error recorded"
-    return ApplicationError(
-        f"saga {ended.state.value} at {ended.step} ({reason})",
-        status,
-        type=f"Saga{ended.state.value.title().replace('_', '')}",
-        non_retryable=True,
-    )

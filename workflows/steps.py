@@ -145,6 +145,7 @@ class StepRunner:
 
     async def run(self) -> dict[str, dict[str, Any]]:
         """Run every step; on a terminal outcome compensate as the plan says, then raise."""
+        self._set_state(SagaState.IN_PROGRESS)
         tasks: dict[str, asyncio.Task[None]] = {}
         for step in self.plan.steps:
             tasks[step.name] = asyncio.create_task(self._when_ready(step, tasks))
@@ -329,7 +330,7 @@ class StepRunner:
     def _set_state(self, state: SagaState) -> None:
         self.status.state = state
         self._refresh()
-        publish_state(state)
+        publish_state(state, self.status.correlation_id)
 
     def _refresh(self) -> None:
         running = [

@@ -15,7 +15,11 @@ CORRELATION_ID = SearchAttributeKey.for_keyword("CorrelationId")
 ALL = (SAGA_STATE, CORRELATION_ID)
 
 
-def publish_state(state: str) -> None:
-    """Upsert ``SagaState`` when the saga was started with search attributes."""
+def publish_state(state: str, correlation_id: str) -> None:
+    """Upsert ``SagaState`` and ``CorrelationId`` when the saga was started with them
+    enabled (the starter sets ``SagaState`` at start; a generated correlation id is
+    published here)."""
     if workflow.info().typed_search_attributes.get(SAGA_STATE) is not None:
-        workflow.upsert_search_attributes([SAGA_STATE.value_set(state)])
+        workflow.upsert_search_attributes(
+            [SAGA_STATE.value_set(state), CORRELATION_ID.value_set(correlation_id)]
+        )

@@ -6,8 +6,9 @@ ones the real activities produce; only the I/O is replaced.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -52,10 +53,17 @@ def always(error: Callable[[], ApplicationError]) -> Failure:
 
 
 class OrderDoubles:
-    """Records every call (step, attempt, time) and fails where the script says."""
+    """Records every call (step, attempt, time) and fails where the script says.
 
-    def __init__(self, failures: dict[str, Failure] | None = None) -> None:
+    Activities named in ``blocking`` heartbeat until they are cancelled (a step still
+    running when the saga is cancelled).
+    """
+
+    def __init__(
+        self, failures: dict[str, Failure] | None = None, blocking: Iterable[str] = ()
+    ) -> None:
         self.failures = failures or {}
+        self.blocking = set(blocking)
         self.calls: list[tuple[str, int, datetime]] = []
         self.attempts: dict[str, int] = defaultdict(int)
 
@@ -73,7 +81,7 @@ class OrderDoubles:
     def names(self) -> list[str]:
         return [name for name, _, _ in self.calls]
 
-    def _enter(self) -> None:
+    async def _enter(self) -> None:
         info = activity.info()
         self.calls.append((info.activity_type, info.attempt, info.current_attempt_scheduled_time))
         self.attempts[info.activity_type] += 1
@@ -81,11 +89,14 @@ class OrderDoubles:
         error = failure(info.attempt) if failure else None
         if error is not None:
             raise error
+        while info.activity_type in self.blocking:
+            activity.heartbeat()
+            await asyncio.sleep(0.05)
 
     @activity.defn(name="validate_cart")
     @step_activity
     async def validate_cart(self, arg: ValidateCartInput) -> CartValidation:
-        self._enter()
+        await self._enter()
         prices = {1: Decimal("29.99"), 2: Decimal("49.99")}
         items = [
             ValidatedItem(
@@ -112,7 +123,7 @@ class OrderDoubles:
     @activity.defn(name="process_payment")
     @step_activity
     async def process_payment(self, arg: ProcessPaymentInput) -> PaymentResult:
-        self._enter()
+        await self._enter()
         assert arg.cart is not None
         return PaymentResult(
             payment_id="ch_test",
@@ -126,7 +137,7 @@ class OrderDoubles:
     @activity.defn(name="update_inventory")
     @step_activity
     async def update_inventory(self, arg: UpdateInventoryInput) -> InventoryResult:
-        self._enter()
+        await self._enter()
         items = arg.validated_items or []
         return InventoryResult(
             updated_products=[
@@ -156,7 +167,7 @@ class OrderDoubles:
     @activity.defn(name="create_order")
     @step_activity
     async def create_order(self, arg: CreateOrderInput) -> OrderResult:
-        self._enter()
+        await self._enter()
         assert arg.cart is not None
         return OrderResult(
             order_id=1,
@@ -170,19 +181,19 @@ class OrderDoubles:
     @activity.defn(name="send_confirmation")
     @step_activity
     async def send_confirmation(self, arg: SendConfirmationInput) -> ConfirmationResult:
-        self._enter()
+        await self._enter()
         return ConfirmationResult(recipient="x@example.com", sent_at=NOW, message_id="msg_1")
 
     @activity.defn(name="refund_payment")
     @step_activity
     async def refund_payment(self, arg: RefundPaymentInput) -> CompensationResult:
-        self._enter()
+        await self._enter()
         return CompensationResult(status="refunded")
 
     @activity.defn(name="release_inventory")
     @step_activity
     async def release_inventory(self, arg: ReleaseInventoryInput) -> CompensationResult:
-        self._enter()
+        await self._enter()
         return CompensationResult(status="released")
 
 

@@ -1,26 +1,56 @@
-"""The order saga on the time-skipping server: real workflow, real worker, activity doubles."""
+"""The order saga on the time-skipping server: real workflow, real worker, activity doubles.
+
+One time-skipping environment serves every test, so each test awaits its workflow alone
+(awaiting several at once breaks time skipping) and uses its own task queue and id.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.outcomes import permanent, retryable
-from models.status import SagaState, SagaStatus, StepState
+from models.status import (
+    InterventionAction,
+    InterventionRequest,
+    SagaState,
+    SagaStatus,
+    StepState,
+)
 from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, make_worker
+from runtime.temporal import final_status, make_worker, query_status
 from tests.workflows.doubles import OrderDoubles, always, fail_times
 
 SAMPLE = json.loads((Path(__file__).parents[2] / "examples" / "order_sample.json").read_text())
+STEPS = ["validate_cart", "process_payment", "update_inventory", "create_order", "send_confirmation"]
+Handle = WorkflowHandle[Any, Any]
+
+
+@asynccontextmanager
+async def started(
+    env: WorkflowEnvironment,
+    doubles: OrderDoubles,
+    task_queue: str,
+    data: dict[str, Any] | None = None,
+) -> AsyncIterator[Handle]:
+    """A worker with the doubles on ``task_queue`` and one order saga started on it."""
+    prepared = prepare(SAGAS["order"], data or SAMPLE, workflow_id=f"order-{task_queue}")
+    async with make_worker(env.client, task_queue, doubles.all()):
+        handle = await env.client.start_workflow(
+            "OrderProcessingWorkflow", prepared.request, id=prepared.workflow_id,
+            task_queue=task_queue,
+        )  # fmt: skip
+        yield handle
 
 
 async def run_order(
@@ -29,24 +59,356 @@ async def run_order(
     task_queue: str,
     data: dict[str, Any] | None = None,
 ) -> SagaStatus:
-    prepared = prepare(SAGAS["order"], data or SAMPLE, workflow_id=f"order-{task_queue}")
-    async with make_worker(env.client, task_queue, doubles.all()):
-        handle = await env.client.start_workflow(
-            "OrderProcessingWorkflow", prepared.request, id=prepared.workflow_id,
-            task_queue=task_queue,
-        )  # fmt: skip
+    async with started(env, doubles, task_queue, data) as handle:
         return await final_status(handle)
+
+
+async def wait_until(
+    env: WorkflowEnvironment, handle: Handle, predicate: Callable[[SagaStatus], bool]
+) -> SagaStatus:
+    """Poll the ``status`` query; between polls skip 1 s of workflow time (retry backoffs)."""
+    for _ in range(120):
+        status = await query_status(handle)
+        if predicate(status):
+            return status
+        await env.sleep(1)
+    raise AssertionError(f"condition never met; last status: {status.model_dump_json()}")
+
+
+def awaiting(status: SagaStatus) -> bool:
+    return status.state is SagaState.AWAITING_INTERVENTION
+
+
+async def intervene(handle: Handle, request: InterventionRequest) -> SagaStatus:
+    return await handle.execute_update("intervene", request, result_type=SagaStatus)
+
+
+def inventory_down() -> OrderDoubles:
+    """update_inventory fails on every attempt until the test clears the failure."""
+    return OrderDoubles(
+        failures={"update_inventory": always(lambda: retryable("OUT_OF_STOCK", "no stock"))}
+    )
+
+
+def step_states(status: SagaStatus) -> dict[str, StepState]:
+    return {name: step.state for name, step in status.steps.items()}
+
+
+# -- straight runs -------------------------------------------------------------------------
 
 
 async def test_happy_path(ts_env: WorkflowEnvironment, task_queue: str) -> None:
     doubles = OrderDoubles()
     status = await run_order(ts_env, doubles, task_queue)
     assert status.state is SagaState.COMPLETE
-    assert doubles.names() == [
-        "validate_cart", "process_payment", "update_inventory", "create_order",
-        "send_confirmation",
-    ]  # fmt: skip
+    assert doubles.names() == STEPS
     assert all(step.state is StepState.COMPLETE for step in status.steps.values())
     assert status.result["total"] == "124.76"
     assert status.result["confirmation"] == "sent"
     assert status.steps["validate_cart"].result["total"] == "124.76"  # type: ignore[index]
+
+
+async def test_transient_payment_failures_are_retried(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = OrderDoubles(
+        failures={"process_payment": fail_times(2, lambda: retryable("GATEWAY_TIMEOUT", "slow"))}
+    )
+    status = await run_order(ts_env, doubles, task_queue)
+    assert status.state is SagaState.COMPLETE
+    assert doubles.attempts["process_payment"] == 3
+    assert status.steps["process_payment"].attempts == 3
+    assert status.steps["process_payment"].state is StepState.COMPLETE
+    assert doubles.attempts["validate_cart"] == 1
+    assert status.failed_steps == []
+    # Tasker's default backoff: 2 s, then 4 s between the attempts.
+    times = [when for name, _, when in doubles.calls if name == "process_payment"]
+    assert times[1] - times[0] >= timedelta(seconds=2)
+    assert times[2] - times[1] >= timedelta(seconds=4)
+
+
+async def test_declined_card_fails_without_compensation(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = OrderDoubles(
+        failures={"process_payment": always(lambda: permanent("PAYMENT_DECLINED", "declined"))}
+    )
+    status = await run_order(ts_env, doubles, task_queue)
+    assert status.state is SagaState.ERROR
+    payment = status.steps["process_payment"]
+    assert payment.state is StepState.ERROR
+    assert payment.attempts == 1
+    assert payment.error is not None
+    assert payment.error.type == "PAYMENT_DECLINED"
+    assert payment.error.non_retryable is True
+    assert status.failed_steps == ["process_payment"]
+    assert doubles.names() == ["validate_cart", "process_payment"]
+    for later in STEPS[2:]:
+        assert status.steps[later].state is StepState.PENDING
+    assert status.compensations == []
+
+
+async def test_create_order_failure_compensates_in_reverse(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = OrderDoubles(
+        failures={"create_order": always(lambda: retryable("DB_UNAVAILABLE", "db down"))}
+    )
+    status = await run_order(ts_env, doubles, task_queue)
+    assert status.state is SagaState.COMPENSATED
+    assert doubles.attempts["create_order"] == 3
+    assert doubles.names()[-2:] == ["release_inventory", "refund_payment"]
+    assert "send_confirmation" not in doubles.names()
+    states = step_states(status)
+    assert states["process_payment"] is StepState.COMPENSATED
+    assert states["update_inventory"] is StepState.COMPENSATED
+    assert states["create_order"] is StepState.ERROR
+    assert states["send_confirmation"] is StepState.PENDING
+    assert [(c.activity, c.for_step, c.state) for c in status.compensations] == [
+        ("release_inventory", "update_inventory", StepState.COMPLETE),
+        ("refund_payment", "process_payment", StepState.COMPLETE),
+    ]
+
+
+async def test_confirmation_exhausted_keeps_the_order(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = OrderDoubles(
+        failures={"send_confirmation": always(lambda: retryable("SMTP_DOWN", "no mail"))}
+    )
+    status = await run_order(ts_env, doubles, task_queue)
+    assert status.state is SagaState.COMPLETE
+    assert doubles.attempts["send_confirmation"] == 5
+    assert status.steps["send_confirmation"].attempts == 5
+    assert status.result["confirmation"] == "failed"
+    assert status.result["order_number"] == "ORD-20261122-0000ABCD"
+    assert status.failed_steps == ["send_confirmation"]
+    assert status.compensations == []
+    assert "refund_payment" not in doubles.names()
+
+
+async def test_server_suggested_delay_is_honoured(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    def slow_down() -> ApplicationError:
+        # Built by hand: retryable() caps the delay at 300 s.
+        return ApplicationError(
+            "rate limited", type="RATE_LIMITED", next_retry_delay=timedelta(hours=1)
+        )
+
+    doubles = OrderDoubles(failures={"process_payment": fail_times(1, slow_down)})
+    status = await run_order(ts_env, doubles, task_queue)
+    assert status.state is SagaState.COMPLETE
+    assert status.steps["process_payment"].attempts == 2
+    first, second = (when for name, _, when in doubles.calls if name == "process_payment")
+    assert second - first >= timedelta(hours=1)
+
+
+async def test_express_order_overrides(ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    doubles = OrderDoubles(
+        failures={"process_payment": always(lambda: retryable("GATEWAY_TIMEOUT", "slow"))}
+    )
+    status = await run_order(ts_env, doubles, task_queue, SAMPLE | {"priority": "express"})
+    assert status.overrides == [
+        "express: process_payment timeout 15s, 1 attempt",
+        "express: send_confirmation 2 attempts",
+    ]
+    assert status.state is SagaState.ERROR
+    assert doubles.attempts["process_payment"] == 1
+    assert status.steps["process_payment"].attempts == 1
+    assert status.steps["update_inventory"].state is StepState.PENDING
+
+
+# -- manual intervention -------------------------------------------------------------------
+
+
+async def test_inventory_exhausted_then_retry(ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    doubles = inventory_down()
+    async with started(ts_env, doubles, task_queue) as handle:
+        status = await wait_until(ts_env, handle, awaiting)
+        assert status.intervention is not None
+        assert status.intervention.step == "update_inventory"
+        assert status.intervention.allowed == [
+            InterventionAction.RETRY, InterventionAction.RESOLVE, InterventionAction.COMPENSATE,
+        ]  # fmt: skip
+        assert status.current_step == "update_inventory"
+        assert status.failed_steps == ["update_inventory"]
+        assert status.steps["update_inventory"].attempts == 2
+        assert doubles.attempts["update_inventory"] == 2
+
+        doubles.failures.clear()
+        answered = await intervene(handle, InterventionRequest(action=InterventionAction.RETRY))
+        assert answered.state is not SagaState.AWAITING_INTERVENTION
+        status = await final_status(handle)
+
+    assert status.state is SagaState.COMPLETE
+    assert status.steps["update_inventory"].state is StepState.COMPLETE
+    assert status.steps["update_inventory"].attempts == 3
+    assert doubles.attempts["update_inventory"] == 3
+    assert doubles.attempts["validate_cart"] == 1
+    assert doubles.attempts["process_payment"] == 1
+    assert status.failed_steps == []
+    assert status.intervention is not None
+    assert status.intervention.decision is not None
+    assert status.intervention.decision.action is InterventionAction.RETRY
+
+
+async def test_inventory_exhausted_then_resolve(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = inventory_down()
+    manual = {"total_items_reserved": 3, "note": "reserved by hand"}
+    async with started(ts_env, doubles, task_queue) as handle:
+        await wait_until(ts_env, handle, awaiting)
+        await intervene(
+            handle, InterventionRequest(action=InterventionAction.RESOLVE, result=manual)
+        )
+        status = await final_status(handle)
+
+    assert status.state is SagaState.COMPLETE
+    assert status.steps["update_inventory"].state is StepState.RESOLVED_MANUALLY
+    assert status.steps["update_inventory"].result == manual
+    assert status.steps["create_order"].state is StepState.COMPLETE
+    assert status.failed_steps == []
+    assert doubles.attempts["update_inventory"] == 2
+    assert status.result["confirmation"] == "sent"
+
+
+async def test_inventory_exhausted_then_compensate(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = inventory_down()
+    async with started(ts_env, doubles, task_queue) as handle:
+        await wait_until(ts_env, handle, awaiting)
+        await intervene(handle, InterventionRequest(action=InterventionAction.COMPENSATE))
+        status = await final_status(handle)
+
+    assert status.state is SagaState.COMPENSATED
+    assert doubles.names()[-2:] == ["release_inventory", "refund_payment"]
+    assert "create_order" not in doubles.names()
+    assert status.steps["process_payment"].state is StepState.COMPENSATED
+    assert [(c.activity, c.state) for c in status.compensations] == [
+        ("release_inventory", StepState.COMPLETE),
+        ("refund_payment", StepState.COMPLETE),
+    ]
+
+
+async def test_intervention_rejected_when_not_awaiting(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    def slow_down() -> ApplicationError:
+        return ApplicationError("busy", type="RATE_LIMITED", next_retry_delay=timedelta(hours=1))
+
+    doubles = OrderDoubles(failures={"process_payment": fail_times(1, slow_down)})
+    async with started(ts_env, doubles, task_queue) as handle:
+        # The saga waits out the gateway's delay: running, but not awaiting an operator.
+        await wait_until(ts_env, handle, lambda _: doubles.attempts["process_payment"] == 1)
+        before = await query_status(handle)
+        assert before.state is SagaState.IN_PROGRESS
+        with pytest.raises((WorkflowUpdateFailedError, RPCError)) as rejected:
+            await intervene(handle, InterventionRequest(action=InterventionAction.RESOLVE))
+        assert "not awaiting_intervention" in str(_root(rejected.value))
+        after = await query_status(handle)
+        assert after == before
+        status = await final_status(handle)
+
+    assert status.state is SagaState.COMPLETE
+    assert status.intervention is None
+    assert status.steps["process_payment"].attempts == 2
+    assert status.steps["process_payment"].state is StepState.COMPLETE
+
+
+async def test_intervention_rejects_an_action_not_offered(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = inventory_down()
+    async with started(ts_env, doubles, task_queue) as handle:
+        before = await wait_until(ts_env, handle, awaiting)
+        # Work has been done (a payment), so the way out is compensate, not fail.
+        with pytest.raises((WorkflowUpdateFailedError, RPCError)) as rejected:
+            await intervene(handle, InterventionRequest(action=InterventionAction.FAIL))
+        assert "not allowed" in str(_root(rejected.value))
+        assert await query_status(handle) == before
+        await intervene(handle, InterventionRequest(action=InterventionAction.COMPENSATE))
+        status = await final_status(handle)
+    assert status.state is SagaState.COMPENSATED
+
+
+async def test_unanswered_intervention_times_out_and_compensates(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = inventory_down()
+    timeout = prepare(SAGAS["order"], SAMPLE).plan.intervention_timeout_seconds
+    async with started(ts_env, doubles, task_queue) as handle:
+        status = await wait_until(ts_env, handle, awaiting)
+        assert status.intervention is not None
+        await ts_env.sleep(timeout)
+        status = await final_status(handle)
+
+    assert status.state is SagaState.COMPENSATED
+    assert status.intervention is not None
+    assert status.intervention.decision is not None
+    assert status.intervention.decision.action is InterventionAction.COMPENSATE
+    assert status.intervention.decision.operator == "timeout"
+    assert doubles.names()[-2:] == ["release_inventory", "refund_payment"]
+    last_try = max(when for name, _, when in doubles.calls if name == "update_inventory")
+    release = next(when for name, _, when in doubles.calls if name == "release_inventory")
+    assert release - last_try >= timedelta(seconds=timeout)
+
+
+def _root(err: BaseException) -> BaseException:
+    """The innermost cause: the validator's own message."""
+    while err.__cause__ is not None or getattr(err, "cause", None) is not None:
+        err = getattr(err, "cause", None) or err.__cause__  # type: ignore[assignment]
+    return err
+
+
+# -- cancellation --------------------------------------------------------------------------
+
+
+async def _cancelled(handle: Handle) -> SagaStatus:
+    """Cancel the saga; its result must be a cancellation; return its final status."""
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert isinstance(failure.value.cause, CancelledError)
+    return await query_status(handle)
+
+
+async def test_cancel_while_awaiting_intervention_compensates(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = inventory_down()
+    async with started(ts_env, doubles, task_queue) as handle:
+        await wait_until(ts_env, handle, awaiting)
+        status = await _cancelled(handle)
+
+    assert status.state is SagaState.CANCELLED
+    assert doubles.names()[-2:] == ["release_inventory", "refund_payment"]
+    assert [(c.activity, c.state) for c in status.compensations] == [
+        ("release_inventory", StepState.COMPLETE),
+        ("refund_payment", StepState.COMPLETE),
+    ]
+    assert status.steps["process_payment"].state is StepState.COMPENSATED
+    assert status.steps["create_order"].state is StepState.PENDING
+
+
+async def test_cancel_during_a_running_step_compensates(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = OrderDoubles(blocking={"create_order"})
+    async with started(ts_env, doubles, task_queue) as handle:
+        await wait_until(ts_env, handle, lambda _: "create_order" in doubles.names())
+        status = await _cancelled(handle)
+
+    assert status.state is SagaState.CANCELLED
+    assert status.intervention is None
+    assert doubles.attempts["create_order"] == 1
+    assert "send_confirmation" not in doubles.names()
+    assert doubles.names()[-2:] == ["release_inventory", "refund_payment"]
+    assert [(c.activity, c.state) for c in status.compensations] == [
+        ("release_inventory", StepState.COMPLETE),
+        ("refund_payment", StepState.COMPLETE),
+    ]
+    assert status.steps["process_payment"].state is StepState.COMPENSATED
+    assert status.steps["update_inventory"].state is StepState.COMPENSATED

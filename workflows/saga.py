@@ -1,0 +1,100 @@
+"""What every saga workflow shares: the ``status`` query, the ``intervene`` update, the
+failure that carries the status document, and step timings for the outcome.
+
+A saga workflow subclasses :class:`SagaWorkflow`, sets ``self._status`` and ``self.runner``
+in its ``@workflow.init``, and calls :meth:`SagaWorkflow.run_steps` from its own
+``@workflow.run`` (Temporal requires the run method on the class itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from models.status import InterventionRequest, SagaState, SagaStatus, StepError
+from workflows.steps import SagaEnded, StepRunner
+
+
+class SagaWorkflow:
+    _status: SagaStatus
+    runner: StepRunner
+
+    async def run_steps(self) -> dict[str, dict[str, Any]]:
+        """Run the saga's steps; a saga that ends short fails the workflow with its status."""
+        try:
+            return await self.runner.run()
+        except SagaEnded as ended:
+            raise saga_failure(self._status, ended) from None
+
+    @workflow.query
+    def status(self) -> SagaStatus:
+        return self._status
+
+    @workflow.update
+    async def intervene(self, request: InterventionRequest) -> SagaStatus:
+        """An operator's answer to ``awaiting_intervention``; returns once it is taken."""
+        self.runner.decide(request)
+        await workflow.wait_condition(
+            lambda: self._status.state is not SagaState.AWAITING_INTERVENTION
+        )
+        return self._status
+
+    @intervene.validator
+    def check_intervention(self, request: InterventionRequest) -> None:
+        self.runner.validate_intervention(request)
+
+
+def saga_failure(status: SagaStatus, ended: SagaEnded) -> ApplicationError:
+    """Fail the workflow (red in the UI) and carry the status document in the details."""
+    error: StepError | None = ended.error
+    reason = f"{error.type}: {error.message}" if error else "no error recorded"
+    return ApplicationError(
+        f"saga {ended.state.value} at {ended.step} ({reason})",
+        status,
+        type=f"Saga{ended.state.value.title().replace('_', '')}",
+        non_retryable=True,
+    )
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return round((end - start).total_seconds(), 3)
+
+
+def step_timings(status: SagaStatus) -> dict[str, dict[str, Any]]:
+    """Per step that ran (workflow time): first start, last finish, seconds in between
+    (retries and their backoff included)."""
+    timings: dict[str, dict[str, Any]] = {}
+    for name, step in status.steps.items():
+        if step.started_at is None or step.finished_at is None:
+            continue
+        timings[name] = {
+            "started_at": step.started_at.isoformat(),
+            "finished_at": step.finished_at.isoformat(),
+            "seconds": _seconds(step.started_at, step.finished_at),
+        }
+    return timings
+
+
+def parallel_savings(status: SagaStatus, branch: Sequence[str]) -> dict[str, Any]:
+    """How much the concurrent branch saved: the sum of its steps' durations minus its wall
+    time (latest finish - earliest start). Zero when the steps did not overlap."""
+    spans = [
+        (step.started_at, step.finished_at)
+        for name in branch
+        if (step := status.steps.get(name)) and step.started_at and step.finished_at
+    ]
+    if not spans:
+        return {"steps": list(branch), "sequential_seconds": 0.0, "wall_seconds": 0.0,
+                "saved_seconds": 0.0}  # fmt: skip
+    sequential = sum(_seconds(start, end) for start, end in spans)
+    wall = _seconds(min(start for start, _ in spans), max(end for _, end in spans))
+    return {
+        "steps": list(branch),
+        "sequential_seconds": round(sequential, 3),
+        "wall_seconds": wall,
+        "saved_seconds": round(max(sequential - wall, 0.0), 3),
+    }
