@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -17,7 +17,10 @@ def to_money(value: object) -> Decimal:
     elif isinstance(value, bool):
         raise ValueError("money cannot be a boolean")
     elif isinstance(value, int | float | str):
-        amount = Decimal(str(value))
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"not an amount of money: {value!r}") from None
     else:
         raise ValueError(f"not an amount of money: {value!r}")
     if not amount.is_finite():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,13 +39,12 @@ ORDER_STEPS = [
 
 
 @pytest.fixture(autouse=True)
-def _no_ambient_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_ambient_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The loader and service_urls read the environment; start every test from a clean one."""
     monkeypatch.delenv("SAGA_ENV", raising=False)
     monkeypatch.delenv("SAGA_SERVICES_URL", raising=False)
     for step in [*ORDER_STEPS, "a", "b", "c"]:
         monkeypatch.delenv(f"SAGA_URL_{step.upper()}", raising=False)
-    yield
 
 
 Writer = Callable[[str], Path]
@@ -195,9 +194,7 @@ def test_project_config_environments(
         "url": "http://127.0.0.1:8700",
         **payment_config,
     }
-    assert build_plan(t).step("validate_cart").start_to_close == timedelta(
-        seconds=validate_timeout
-    )
+    assert build_plan(t).step("validate_cart").start_to_close == timedelta(seconds=validate_timeout)
 
 
 def test_environment_comes_from_saga_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,7 +243,9 @@ def test_defaults_when_keys_are_absent(write: Writer) -> None:
 
 
 def test_null_timeout_means_default(write: Writer) -> None:
-    path = write("name: t\nstep_templates:\n  - name: a\n    handler_config:\n      timeout_seconds:\n")
+    path = write(
+        "name: t\nstep_templates:\n  - name: a\n    handler_config:\n      timeout_seconds:\n"
+    )
     assert build_plan(load_template(path)).step("a").start_to_close_seconds == 30.0
 
 
@@ -328,7 +327,9 @@ def test_plan_express_overrides() -> None:
         (None, False, []),
     ],
 )
-def test_plan_priority(context: RunContext | None, high_priority: bool, overrides: list[str]) -> None:
+def test_plan_priority(
+    context: RunContext | None, high_priority: bool, overrides: list[str]
+) -> None:
     plan = build_plan(load_template(PROJECT_CONFIG), context)
     assert plan.high_priority is high_priority
     assert plan.overrides == overrides
@@ -364,9 +365,17 @@ BROKEN: list[tuple[str, str, str]] = [
     ("top_level_list", "- name: t\n", "the top level must be a mapping of task-template keys"),
     ("empty_file", "", "the top level must be a mapping of task-template keys"),
     ("missing_name", GOOD_STEPS, "key 'name': is required"),
-    ("name_not_string", "name: [t]\n" + GOOD_STEPS, "key 'name': must be a string, got a list ['t']"),
+    (
+        "name_not_string",
+        "name: [t]\n" + GOOD_STEPS,
+        "key 'name': must be a string, got a list ['t']",
+    ),
     ("no_steps", "name: t\n", "key 'step_templates': must list at least one step"),
-    ("empty_steps", "name: t\nstep_templates: []\n", "key 'step_templates': must list at least one step"),
+    (
+        "empty_steps",
+        "name: t\nstep_templates: []\n",
+        "key 'step_templates': must list at least one step",
+    ),
     (
         "step_not_mapping",
         "name: t\nstep_templates:\n  - a\n",
@@ -627,8 +636,7 @@ _keys = st.integers(0, 2) | st.sampled_from(
 )  # fmt: skip
 _values = st.recursive(
     _scalars,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(_keys, inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=3),
     max_leaves=8,
 )
 _step_keys = st.sampled_from(
@@ -647,19 +655,27 @@ _top_keys = st.sampled_from(
 _config = st.fixed_dictionaries(
     {"step_templates": st.lists(_step, max_size=4) | _values},
     optional={"name": st.just("t") | _values},
-).flatmap(lambda base: st.dictionaries(_top_keys, _values, max_size=4).map(lambda extra: {**extra, **base}))
+).flatmap(
+    lambda base: st.dictionaries(_top_keys, _values, max_size=4).map(
+        lambda extra: {**extra, **base}
+    )
+)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(config=_config)
 def test_malformed_configs_never_crash(write: Writer, config: dict[str, Any]) -> None:
     path = write(yaml.safe_dump(config))
     try:
         template = load_template(path, "development")
     except ConfigError as err:
-        assert str(err).startswith(f"{path}: ")
+        message = str(err)
     else:
         build_plan(template)
+        return
+    assert message.startswith(f"{path}: ")
 
 
 # -- input validation against the config's schema -------------------------------------------
@@ -782,7 +798,9 @@ def test_service_urls_read_the_process_environment(
 
 
 def test_reference_registration_urls_follow_services_url() -> None:
-    urls = service_urls(_reference("user_registration_handler"), {"SAGA_SERVICES_URL": "http://s:9"})
+    urls = service_urls(
+        _reference("user_registration_handler"), {"SAGA_SERVICES_URL": "http://s:9"}
+    )
     assert set(urls.values()) == {"http://s:9"}
     assert len(urls) == 5
 

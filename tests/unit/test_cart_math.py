@@ -84,7 +84,7 @@ def test_cart_shipping_counts_units_across_lines(items: list[ValidatedItem], shi
     [
         (Decimal("0.125"), "0.13"),  # banker's rounding would give 0.12
         (Decimal("2.675"), "2.68"),  # float round(2.675, 2) gives 2.67
-        (Decimal("8.7976"), "8.80"),  # the sample order's tax, 109.97 × 0.08
+        (Decimal("8.7976"), "8.80"),  # the sample order's tax, 109.97 * 0.08
         (Decimal("0.0049"), "0.00"),
         (Decimal("-0.125"), "-0.13"),  # half away from zero
     ],
@@ -131,7 +131,7 @@ def test_to_money_converts_floats_via_str(value: object, expected: str) -> None:
 
 
 def test_float_via_decimal_constructor_would_differ() -> None:
-    assert Decimal(29.99) != Decimal("29.99")
+    assert Decimal(29.99) != Decimal("29.99")  # noqa: RUF032 (the point of the test)
     assert to_money(29.99) == Decimal("29.99")
 
 
@@ -155,7 +155,7 @@ def test_to_money_rejects_non_amounts(value: object, message: str) -> None:
 
 def test_money_field_rejects_a_boolean_price() -> None:
     with pytest.raises(ValueError, match="boolean"):
-        ValidatedItem(product_id=1, name="x", price=True, quantity=1, line_total="1.00")  # type: ignore[arg-type]
+        ValidatedItem(product_id=1, name="x", price=True, quantity=1, line_total="1.00")
 
 
 def test_money_serialises_as_string() -> None:
@@ -190,3 +190,8 @@ def test_reservation_order_id(customer_id: int | str | None, expected: str) -> N
 
 def test_reservation_order_id_differs_per_workflow() -> None:
     assert reservation_order_id("wf-a", 42) != reservation_order_id("wf-b", 42)
+
+
+def test_to_money_rejects_text_that_is_not_a_number() -> None:
+    with pytest.raises(ValueError, match="not an amount of money"):
+        to_money("abc")
