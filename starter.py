@@ -3,6 +3,8 @@
     python starter.py order FILE.json [--id ID] [--wait] [--json]
     python starter.py register FILE.json [--id ID] [--wait] [--json]
     python starter.py status ID [--json]
+    python starter.py intervene ID retry|resolve|compensate|fail [--result JSON]
+    python starter.py cancel ID [--wait] [--json]
     python starter.py demo [--keep-running] [--data-dir DIR] [--temporal-port N] ...
 
 Exit codes: 0 started / completed; 1 the saga failed, was compensated or cancelled;
@@ -19,10 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapter import ConfigError
-from models.status import SagaState, SagaStatus
+from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
 from runtime.logs import configure_logging
 from runtime.report import render_status
 from runtime.sagas import SAGAS, InvalidInput, prepare
@@ -92,6 +95,46 @@ async def cmd_status(args: argparse.Namespace, settings: TemporalSettings) -> in
     return EXIT_OK
 
 
+async def cmd_intervene(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    """Answer a saga in awaiting_intervention; the workflow's validator refuses bad answers."""
+    try:
+        result = json.loads(args.result) if args.result else None
+    except json.JSONDecodeError as err:
+        raise UserError(f"--result is not valid JSON: {err.msg}") from None
+    if result is not None and not isinstance(result, dict):
+        raise UserError("--result must be a JSON object")
+    request = InterventionRequest(
+        action=InterventionAction(args.action), result=result, reason=args.reason
+    )
+    client = await connect(settings)
+    try:
+        status = await client.get_workflow_handle(args.id).execute_update(
+            "intervene", request, result_type=SagaStatus
+        )
+    except WorkflowUpdateFailedError as err:
+        raise UserError(f"{args.id}: {err.cause or err}") from None
+    except RPCError as err:
+        raise UserError(f"{args.id}: {err.message}") from None
+    print_status(status, args.json)
+    return EXIT_OK
+
+
+async def cmd_cancel(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    """Cancel a saga; one past payment compensates (refund, release) before it ends."""
+    client = await connect(settings)
+    handle = client.get_workflow_handle(args.id)
+    try:
+        await handle.cancel()
+    except RPCError as err:
+        raise UserError(f"{args.id}: {err.message}") from None
+    print(f"cancellation requested for {args.id}")
+    if not args.wait:
+        return EXIT_OK
+    status = await final_status(handle)
+    print_status(status, args.json)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = TemporalSettings.from_env()
     parser = argparse.ArgumentParser(description="Start and inspect sagas on Temporal.")
@@ -109,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="print a saga's status")
     status.add_argument("id")
     status.add_argument("--json", action="store_true")
+    intervene = commands.add_parser("intervene", help="answer a saga awaiting intervention")
+    intervene.add_argument("id")
+    intervene.add_argument("action", choices=[a.value for a in InterventionAction])
+    intervene.add_argument("--result", help="JSON result to record with resolve")
+    intervene.add_argument("--reason", default="")
+    intervene.add_argument("--json", action="store_true")
+    cancel = commands.add_parser("cancel", help="cancel a saga (compensates after payment)")
+    cancel.add_argument("id")
+    cancel.add_argument("--wait", action="store_true")
+    cancel.add_argument("--json", action="store_true")
     demo = commands.add_parser("demo", help="run both sagas on an embedded dev server")
     demo.add_argument("--keep-running", action="store_true")
     demo.add_argument("--verbose", action="store_true", help="log every step and HTTP call")
@@ -117,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ui-port", type=int, default=8233)
     demo.add_argument("--services-port", type=int, default=8700)
     return parser
+
+
+COMMANDS = {"status": cmd_status, "intervene": cmd_intervene, "cancel": cmd_cancel}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
 
             args.data_dir = Path(args.data_dir).absolute()
             return asyncio.run(run_demo(args, settings))
-        if args.command == "status":
-            return asyncio.run(cmd_status(args, settings))
+        if args.command in COMMANDS:
+            return asyncio.run(COMMANDS[args.command](args, settings))
         return asyncio.run(cmd_start(args, settings))
     except (UserError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)

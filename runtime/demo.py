@@ -43,6 +43,9 @@ DEMO_RUNS = (
 
 
 def _available(port: int) -> int:
+    """``port`` when it is free; a free one when it is taken or 0 ("any")."""
+    if port == 0:
+        return free_port()
     with socket.socket() as sock:
         if sock.connect_ex(("127.0.0.1", port)) != 0:
             return port

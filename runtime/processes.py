@@ -121,7 +121,22 @@ class DevServer:
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{key.name}=Keyword"]
         self.child = _spawn("temporal dev server", argv, self.data_dir / "temporal.log")
-        _wait(self.child, _port_open(self.port), timeout)
+        port_open = _port_open(self.port)
+
+        def serving() -> bool:
+            """An open port is not enough: the frontend answers "not healthy yet" a while."""
+            if not port_open():
+                return False
+            health = subprocess.run(
+                [temporal_cli(), "operator", "cluster", "health", "--address", self.address],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+            return "SERVING" in health.stdout
+
+        _wait(self.child, serving, timeout)
         return self
 
     def stop(self) -> None:

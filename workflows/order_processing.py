@@ -84,6 +84,7 @@ class OrderProcessingWorkflow(SagaWorkflow):
                         workflow.info().workflow_id, customer.id
                     ),
                 ),
+                result_model=InventoryResult,
             ),
             "create_order": StepSpec(
                 lambda r: CreateOrderInput(

@@ -15,10 +15,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    RetryState,
+    TimeoutError,
+)
 
 from adapter.plan import InterventionTimeoutAction, OnExhausted, SagaPlan, StepPlan
 from models.envelope import StepOutput
@@ -60,6 +66,8 @@ class StepSpec:
     compensation_input: Callable[[Results], BaseModel] | None = None
     """Built when the undo runs, from the results then known (the step may have failed)."""
     fallback: Callable[[StepError], dict[str, Any]] | None = None
+    result_model: type[BaseModel] | None = None
+    """The step's result shape: a manual ``resolve`` result must fit it (later steps read it)."""
 
 
 def new_correlation_id(prefix: str) -> str:
@@ -78,10 +86,12 @@ class SagaEnded(Exception):
 
 
 class StepFailed(Exception):
-    def __init__(self, error: StepError, attempts: int) -> None:
+    def __init__(self, error: StepError, attempts: int, *, cancelled: bool = False) -> None:
         super().__init__(error.message)
         self.error = error
         self.attempts = attempts
+        self.cancelled = cancelled
+        """The workflow cancelled the activity (saga cancelled, or ended on another branch)."""
 
 
 async def call_activity(
@@ -116,6 +126,9 @@ def _step_failed(err: ActivityError, maximum_attempts: int) -> StepFailed:
             attempts = details["attempt"]
     elif isinstance(cause, TimeoutError):
         error = StepError(type="ActivityTimeout", message=cause.message, non_retryable=False)
+    elif isinstance(cause, CancelledError):
+        error = StepError(type="CANCELLED", message="cancelled while running", non_retryable=True)
+        return StepFailed(error, 0, cancelled=True)
     else:
         message = str(cause) if cause is not None else str(err)
         error = StepError(type=type(cause).__name__, message=message, non_retryable=False)
@@ -203,6 +216,10 @@ class StepRunner:
                 state.error = failed.error
                 state.state = StepState.ERROR
                 state.finished_at = workflow.now()
+                if failed.cancelled:
+                    # Not the step's failure: no exhaustion policy (no operator, no fallback).
+                    self._refresh()
+                    raise asyncio.CancelledError() from failed
                 if await self._after_exhaustion(step, spec, failed.error):
                     continue
                 return
@@ -288,6 +305,25 @@ class StepRunner:
         if request.action not in self._allowed_actions():
             allowed = ", ".join(action.value for action in self._allowed_actions())
             raise ValueError(f"action {request.action.value!r} not allowed here ({allowed})")
+        intervention = self.status.intervention
+        if request.action is InterventionAction.RESOLVE and request.result and intervention:
+            self._check_manual_result(intervention.step, request.result)
+
+    def _check_manual_result(self, step: str, result: dict[str, Any]) -> None:
+        """Later steps read a resolved step's result as its model: reject one that does not
+        fit, rather than accept it and fail every workflow task after it."""
+        model = self.specs[step].result_model
+        if model is None:
+            return
+        try:
+            model.model_validate(result)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'result'}: {e['msg']}" for e in err.errors()
+            )
+            raise ValueError(
+                f"result for {step} does not fit {model.__name__}: {problems}"
+            ) from None
 
     def decide(self, request: InterventionRequest) -> None:
         self._decision = request

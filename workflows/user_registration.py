@@ -66,7 +66,7 @@ class UserRegistrationWorkflow(SagaWorkflow):
             account = result_of(UserAccountResult, results, "create_user_account")
             return account.user_id if account else None
 
-        def billing(results: Results) -> SetupBillingInput | Skip:
+        def billing_input(results: Results) -> SetupBillingInput | Skip:
             if user.plan == "free":
                 return Skip(billing_skipped(user_id(results), cid).model_dump(mode="json"))
             return SetupBillingInput(
@@ -91,7 +91,7 @@ class UserRegistrationWorkflow(SagaWorkflow):
                 )
             ),
             "setup_billing_profile": StepSpec(
-                billing,
+                billing_input,
                 fallback=lambda error: billing_deferred(
                     known_user(), user.plan, _error(error), cid
                 ).model_dump(mode="json"),

@@ -187,3 +187,62 @@ async def test_sagas_are_listed_by_state_and_correlation_id(
             break
         await asyncio.sleep(0.1)
     assert found == [workflow_id]
+
+
+async def _await_state(client: Client, workflow_id: str, state: SagaState) -> SagaStatus:
+    """Poll the status query (bounded) until the saga reaches ``state``."""
+    handle = client.get_workflow_handle(workflow_id)
+    status = None
+    for _ in range(300):
+        status = SagaStatus.model_validate(await handle.query("status"))
+        if status.state is state:
+            return status
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{workflow_id} never reached {state}: {status}")
+
+
+async def _start_stuck_on_inventory(
+    client: Client, queue: str, http: httpx.AsyncClient, workflow_id: str
+) -> SagaStatus:
+    fault = {"operation": "inventory.reserve", "count": 2, "mode": "status", "status": 503}
+    assert (await http.post("/_faults", json=fault)).status_code == 201
+    prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=workflow_id)
+    await start_saga(client, prepared, queue)
+    return await _await_state(client, workflow_id, SagaState.AWAITING_INTERVENTION)
+
+
+async def test_operator_retries_exhausted_inventory_from_the_cli(
+    dev_client: Client, dev_server: DevServer, dev_worker: str, services_http: httpx.AsyncClient
+) -> None:
+    workflow_id = f"it-intervene-{uuid.uuid4().hex[:8]}"
+    stuck = await _start_stuck_on_inventory(dev_client, dev_worker, services_http, workflow_id)
+    assert stuck.steps["update_inventory"].attempts == 2
+    assert stuck.current_step == "update_inventory"
+
+    refused = await _starter(dev_server, dev_worker, "intervene", workflow_id, "compensate!")
+    assert refused.returncode == 2
+    answer = await _starter(dev_server, dev_worker, "intervene", workflow_id, "retry", "--json")
+    assert answer.returncode == 0, answer.stderr
+
+    status = await final_status(dev_client.get_workflow_handle(workflow_id))
+    assert status.state is SagaState.COMPLETE
+    assert status.steps["update_inventory"].attempts == 3
+    assert status.steps["process_payment"].attempts == 1
+    assert len(await _charges_for(services_http, workflow_id)) == 1
+
+
+async def test_cancel_after_payment_refunds_and_releases(
+    dev_client: Client, dev_server: DevServer, dev_worker: str, services_http: httpx.AsyncClient
+) -> None:
+    workflow_id = f"it-cancel-{uuid.uuid4().hex[:8]}"
+    await _start_stuck_on_inventory(dev_client, dev_worker, services_http, workflow_id)
+
+    result = await _starter(dev_server, dev_worker, "cancel", workflow_id, "--wait", "--json")
+
+    assert result.returncode == 0, result.stderr
+    status = SagaStatus.model_validate_json(result.stdout.split("\n", 1)[1])
+    assert status.state is SagaState.CANCELLED
+    assert [c.activity for c in status.compensations] == ["release_inventory", "refund_payment"]
+    charge = (await _charges_for(services_http, workflow_id))[0]
+    refunds = await services_http.get("/payments/refunds", params={"charge_id": charge["id"]})
+    assert [r["amount"] for r in refunds.json()["refunds"]] == ["124.76"]

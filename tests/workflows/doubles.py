@@ -53,7 +53,9 @@ def always(error: Callable[[], ApplicationError]) -> Failure:
 
 
 class OrderDoubles:
-    """Records every call (step, attempt, time) and fails where the script says.
+    """Records every call (step, attempt, server time it started) and fails where the script
+    says. The start time, not ``current_attempt_scheduled_time``: the time-skipping server
+    reports the previous attempt's failure time as a retry's scheduled time, before backoff.
 
     Activities named in ``blocking`` heartbeat until they are cancelled (a step still
     running when the saga is cancelled).
@@ -83,7 +85,7 @@ class OrderDoubles:
 
     async def _enter(self) -> None:
         info = activity.info()
-        self.calls.append((info.activity_type, info.attempt, info.current_attempt_scheduled_time))
+        self.calls.append((info.activity_type, info.attempt, info.started_time))
         self.attempts[info.activity_type] += 1
         failure = self.failures.get(info.activity_type)
         error = failure(info.attempt) if failure else None

@@ -14,9 +14,9 @@ import asyncio
 import json
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -59,8 +59,9 @@ class Recorded:
     body: dict[str, Any] | None
     headers: dict[str, str]
     attempt: int | None
-    scheduled: datetime | None
     activity_type: str | None
+    at: datetime | None
+    """The server's clock when the request arrived (skipped time included), if known."""
 
 
 @dataclass
@@ -69,13 +70,19 @@ class FakeServices:
 
     ``overlap=True`` makes billing and preferences each wait (up to ``overlap_timeout`` real
     seconds) until the other has started: ``met`` then records whether they really ran at
-    the same time.
+    the same time. ``clock`` (e.g. the time-skipping environment's ``get_current_time``)
+    stamps each request with server time. (``activity.info().current_attempt_scheduled_time``
+    cannot serve: the test server stamps a retry when the previous attempt failed, before
+    the backoff.)
     """
 
     script: dict[str, Script] = field(default_factory=dict)
     users: list[dict[str, Any]] = field(default_factory=list)
     overlap: bool = False
     overlap_timeout: float = 5.0
+    branch_delay: float = 0.0
+    """Real seconds billing and preferences each take (after meeting), so timings show."""
+    clock: Callable[[], Awaitable[datetime]] | None = None
     requests: list[Recorded] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     met: dict[str, bool] = field(default_factory=dict)
@@ -94,10 +101,11 @@ class FakeServices:
     async def handle(self, request: httpx.Request) -> httpx.Response:
         op, path_user = self._route(request)
         body = json.loads(request.content) if request.content else None
-        self._record(op, request, body)
+        await self._record(op, request, body)
         self.calls[op] += 1
         if op in BRANCH_OPS:
             await self._meet(op)
+            await asyncio.sleep(self.branch_delay)
         scripted = self.script.get(op)
         answer = scripted(self.calls[op]) if scripted else None
         if answer is not None:
@@ -119,7 +127,7 @@ class FakeServices:
             return routes[path], None
         raise AssertionError(f"unexpected request {method} {path}")
 
-    def _record(self, op: str, request: httpx.Request, body: dict[str, Any] | None) -> None:
+    async def _record(self, op: str, request: httpx.Request, body: dict[str, Any] | None) -> None:
         try:
             info: activity.Info | None = activity.info()
         except RuntimeError:
@@ -132,8 +140,8 @@ class FakeServices:
                 body=body,
                 headers=dict(request.headers),
                 attempt=info.attempt if info else None,
-                scheduled=info.current_attempt_scheduled_time if info else None,
                 activity_type=info.activity_type if info else None,
+                at=await self.clock() if self.clock else None,
             )
         )
 
@@ -167,11 +175,11 @@ class FakeServices:
             found = self._user(request.url.params["email"])
             return httpx.Response(200, json=found) if found else status(404)
         if op == "users.update":
-            user = next((u for u in self.users if u["id"] == path_user), None)
-            if user is None:
+            target = next((u for u in self.users if u["id"] == path_user), None)
+            if target is None:
                 return status(404)
-            user.update(body)
-            return httpx.Response(200, json=user)
+            target.update(body)
+            return httpx.Response(200, json=target)
         if op == "billing.create":
             return self._once(self.billing, "bil", body, "profile_id", extra={"plan": body["plan"]})
         if op == "preferences.create":
@@ -220,7 +228,3 @@ class RegistrationDoubles:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)

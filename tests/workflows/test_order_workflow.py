@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.outcomes import permanent, retryable
+from models.order import InventoryResult
 from models.status import (
     InterventionAction,
     InterventionRequest,
@@ -29,10 +31,17 @@ from models.status import (
 )
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import final_status, make_worker, query_status
-from tests.workflows.doubles import OrderDoubles, always, fail_times
+from tests.conftest import _test_server_binary
+from tests.workflows.doubles import NOW, OrderDoubles, always, fail_times
 
 SAMPLE = json.loads((Path(__file__).parents[2] / "examples" / "order_sample.json").read_text())
-STEPS = ["validate_cart", "process_payment", "update_inventory", "create_order", "send_confirmation"]
+STEPS = [
+    "validate_cart",
+    "process_payment",
+    "update_inventory",
+    "create_order",
+    "send_confirmation",
+]
 Handle = WorkflowHandle[Any, Any]
 
 
@@ -80,7 +89,8 @@ def awaiting(status: SagaStatus) -> bool:
 
 
 async def intervene(handle: Handle, request: InterventionRequest) -> SagaStatus:
-    return await handle.execute_update("intervene", request, result_type=SagaStatus)
+    status: SagaStatus = await handle.execute_update("intervene", request, result_type=SagaStatus)
+    return status
 
 
 def inventory_down() -> OrderDoubles:
@@ -253,11 +263,36 @@ async def test_inventory_exhausted_then_retry(ts_env: WorkflowEnvironment, task_
     assert status.intervention.decision.action is InterventionAction.RETRY
 
 
+async def test_each_retry_gets_a_fresh_budget(ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    doubles = inventory_down()
+    retry = InterventionRequest(action=InterventionAction.RETRY)
+    async with started(ts_env, doubles, task_queue) as handle:
+        await wait_until(ts_env, handle, awaiting)
+        await intervene(handle, retry)
+        # Still failing: both attempts of the new budget run, then the operator is asked again.
+        again = await wait_until(
+            ts_env, handle, lambda s: awaiting(s) and s.steps["update_inventory"].attempts == 4
+        )
+        assert doubles.attempts["update_inventory"] == 4
+        assert again.failed_steps == ["update_inventory"]
+        assert again.intervention is not None
+        assert again.intervention.decision is None
+        doubles.failures.clear()
+        await intervene(handle, retry)
+        status = await final_status(handle)
+
+    assert status.state is SagaState.COMPLETE
+    assert status.steps["update_inventory"].attempts == 5
+    assert doubles.attempts["process_payment"] == 1
+
+
 async def test_inventory_exhausted_then_resolve(
     ts_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     doubles = inventory_down()
-    manual = {"total_items_reserved": 3, "note": "reserved by hand"}
+    manual = InventoryResult(
+        updated_products=[], total_items_reserved=3, inventory_changes=[], updated_at=NOW
+    ).model_dump(mode="json")
     async with started(ts_env, doubles, task_queue) as handle:
         await wait_until(ts_env, handle, awaiting)
         await intervene(
@@ -272,6 +307,23 @@ async def test_inventory_exhausted_then_resolve(
     assert status.failed_steps == []
     assert doubles.attempts["update_inventory"] == 2
     assert status.result["confirmation"] == "sent"
+
+
+async def test_resolve_rejects_a_result_later_steps_cannot_read(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = inventory_down()
+    async with started(ts_env, doubles, task_queue) as handle:
+        before = await wait_until(ts_env, handle, awaiting)
+        bad = InterventionRequest(action=InterventionAction.RESOLVE, result={"note": "done"})
+        with pytest.raises((WorkflowUpdateFailedError, RPCError)) as rejected:
+            await intervene(handle, bad)
+        assert "does not fit InventoryResult" in str(_root(rejected.value))
+        assert "total_items_reserved" in str(_root(rejected.value))
+        assert await query_status(handle) == before
+        await intervene(handle, InterventionRequest(action=InterventionAction.COMPENSATE))
+        status = await final_status(handle)
+    assert status.state is SagaState.COMPENSATED
 
 
 async def test_inventory_exhausted_then_compensate(
@@ -366,6 +418,19 @@ def _root(err: BaseException) -> BaseException:
 # -- cancellation --------------------------------------------------------------------------
 
 
+@pytest.fixture
+async def own_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A private time-skipping server, for tests that cancel a running activity: the test
+    server keeps time skipping locked for an activity whose workflow ended before the
+    activity did (the activity is told to cancel, the workflow does not wait for it), which
+    would make every later test in a shared server wait in real time."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_test_server_binary(), data_converter=pydantic_data_converter
+    )
+    yield env
+    await env.shutdown()
+
+
 async def _cancelled(handle: Handle) -> SagaStatus:
     """Cancel the saga; its result must be a cancellation; return its final status."""
     await handle.cancel()
@@ -394,16 +459,22 @@ async def test_cancel_while_awaiting_intervention_compensates(
 
 
 async def test_cancel_during_a_running_step_compensates(
-    ts_env: WorkflowEnvironment, task_queue: str
+    own_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     doubles = OrderDoubles(blocking={"create_order"})
-    async with started(ts_env, doubles, task_queue) as handle:
-        await wait_until(ts_env, handle, lambda _: "create_order" in doubles.names())
+    async with started(own_env, doubles, task_queue) as handle:
+        await wait_until(own_env, handle, lambda _: "create_order" in doubles.names())
         status = await _cancelled(handle)
 
     assert status.state is SagaState.CANCELLED
     assert status.intervention is None
+    assert status.failed_steps == []
+    assert status.current_step is None
     assert doubles.attempts["create_order"] == 1
+    order = status.steps["create_order"]
+    assert order.state is StepState.ERROR
+    assert order.error is not None
+    assert order.error.type == "CANCELLED"
     assert "send_confirmation" not in doubles.names()
     assert doubles.names()[-2:] == ["release_inventory", "refund_payment"]
     assert [(c.activity, c.state) for c in status.compensations] == [
@@ -412,3 +483,21 @@ async def test_cancel_during_a_running_step_compensates(
     ]
     assert status.steps["process_payment"].state is StepState.COMPENSATED
     assert status.steps["update_inventory"].state is StepState.COMPENSATED
+
+
+async def test_cancel_during_a_step_that_would_ask_for_intervention(
+    own_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """A cancelled activity is the saga being cancelled, not a step failing: no operator."""
+    doubles = OrderDoubles(blocking={"update_inventory"})
+    async with started(own_env, doubles, task_queue) as handle:
+        await wait_until(own_env, handle, lambda _: "update_inventory" in doubles.names())
+        status = await _cancelled(handle)
+
+    assert status.state is SagaState.CANCELLED
+    assert status.intervention is None
+    assert status.failed_steps == []
+    assert status.current_step is None
+    assert doubles.names()[-2:] == ["release_inventory", "refund_payment"]
+    assert status.steps["update_inventory"].state is StepState.COMPENSATED
+    assert status.steps["process_payment"].state is StepState.COMPENSATED
