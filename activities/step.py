@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import typing
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -12,6 +13,8 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from adapter.backoff import strategy_delay
+from adapter.plan import RetryRules
 from models.envelope import StepOutput
 
 log = structlog.get_logger("activities.step")
@@ -30,24 +33,62 @@ def current_workflow_id() -> str:
     return activity.info().workflow_id or "standalone"
 
 
-def _with_attempt(err: ApplicationError, attempt: int) -> ApplicationError:
+def _with_attempt(
+    err: ApplicationError,
+    attempt: int,
+    *,
+    non_retryable: bool | None = None,
+    delay: timedelta | None = None,
+    exhausted: str | None = None,
+) -> ApplicationError:
+    details: dict[str, Any] = {"attempt": attempt}
+    if exhausted:
+        details["exhausted"] = exhausted
     return ApplicationError(
         err.message,
-        {"attempt": attempt},
+        details,
         type=err.type,
-        non_retryable=err.non_retryable,
-        next_retry_delay=err.next_retry_delay,
+        non_retryable=err.non_retryable if non_retryable is None else non_retryable,
+        next_retry_delay=delay or err.next_retry_delay,
     )
+
+
+def apply_rules(err: ApplicationError, attempt: int, rules: RetryRules | None) -> ApplicationError:
+    """The error to raise after failed attempt ``attempt``, under the step's retry rules.
+
+    A strategy matching the error type sets its own limit and delay curve (the server's
+    ``Retry-After`` still wins over the curve); other retryable errors keep the step's
+    limit and Temporal's default exponential backoff. Past its limit the error becomes
+    non-retryable, since Temporal's ``maximum_attempts`` allows the largest limit.
+    """
+    if err.non_retryable or rules is None or rules.maximum_attempts == 0:
+        return _with_attempt(err, attempt)  # unlimited: Temporal's policy alone decides
+    strategy = rules.strategy_for(err.type)
+    limit = rules.limit_for(err.type)
+    if attempt >= limit:
+        reason = f"strategy {strategy.name}" if strategy else "step limit"
+        # At Temporal's own maximum it stops by itself; below it, only a non-retryable stops.
+        return _with_attempt(
+            err,
+            attempt,
+            non_retryable=limit < rules.maximum_attempts,
+            exhausted=f"{reason}: {limit} attempts",
+        )
+    if strategy is None or err.next_retry_delay is not None:
+        return _with_attempt(err, attempt)
+    delay = timedelta(seconds=strategy_delay(strategy, attempt))
+    return _with_attempt(err, attempt, delay=delay)
 
 
 def step_activity(
     fn: Callable[[S, I], Awaitable[BaseModel]],
-) -> Callable[[S, I], Awaitable[StepOutput]]:
+) -> Callable[..., Awaitable[StepOutput]]:
     """Bind workflow id, step, attempt and correlation id to every log line of the step;
-    return its result with the attempt number; give any failure a type and the attempt."""
+    return its result with the attempt number; give any failure a type and the attempt,
+    and apply the step's retry rules (the optional second activity argument)."""
 
     @functools.wraps(fn)
-    async def run(self: S, arg: I) -> StepOutput:
+    async def run(self: S, arg: I, rules: RetryRules | None = None) -> StepOutput:
         info = activity.info()
         with structlog.contextvars.bound_contextvars(
             workflow_id=info.workflow_id,
@@ -58,20 +99,25 @@ def step_activity(
             try:
                 result = await fn(self, arg)
             except ApplicationError as err:
+                raised = apply_rules(err, info.attempt, rules)
                 log.warning(
                     "step_failed", error_type=err.type, error=err.message,
-                    non_retryable=err.non_retryable,
+                    non_retryable=raised.non_retryable,
+                    next_retry_delay=raised.next_retry_delay,
                 )  # fmt: skip
-                raise _with_attempt(err, info.attempt) from err
+                raise raised from err
             except Exception as err:
                 log.exception("step_crashed")
                 crash = ApplicationError(str(err) or type(err).__name__, type=type(err).__name__)
-                raise _with_attempt(crash, info.attempt) from err
+                raise apply_rules(crash, info.attempt, rules) from err
             log.info("step_completed")
             return StepOutput(attempt=info.attempt, result=result.model_dump(mode="json"))
 
-    # Resolved types (not strings): Temporal reads them to decode the activity's argument.
+    # Temporal decodes arguments from the signature and resolved annotations: show the real
+    # parameters (not the wrapped function's) with plain classes, not strings or unions.
+    del run.__wrapped__
     annotations: dict[str, Any] = typing.get_type_hints(fn)
+    annotations["rules"] = RetryRules
     annotations["return"] = StepOutput
     run.__annotations__ = annotations
     return run

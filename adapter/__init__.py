@@ -7,8 +7,8 @@ shows exactly which policies a saga ran with.
 
 from adapter.errors import ConfigError, ConfigWarning
 from adapter.loader import load_template
-from adapter.plan import OnExhausted, RetryPlan, SagaPlan, StepPlan
-from adapter.policy import RunContext, build_plan
+from adapter.plan import OnExhausted, RetryPlan, RetryRules, SagaPlan, StepPlan, StrategyPlan
+from adapter.policy import build_plan
 from adapter.schema import FieldError, validate_input
 
 __all__ = [
@@ -17,9 +17,10 @@ __all__ = [
     "FieldError",
     "OnExhausted",
     "RetryPlan",
-    "RunContext",
+    "RetryRules",
     "SagaPlan",
     "StepPlan",
+    "StrategyPlan",
     "build_plan",
     "load_template",
     "validate_input",

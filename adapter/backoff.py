@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from adapter.models import Backoff
+from adapter.plan import Backoff, StrategyPlan
 
 JITTER = 0.10
 """Tasker adds a small random jitter to every delay: ±10 %."""
@@ -35,3 +35,10 @@ def jittered(delay: float, rng: random.Random | None = None) -> float:
     """``delay`` moved by a uniform ±10 %, never negative."""
     spread = delay * JITTER
     return max(0.0, delay + (rng or random).uniform(-spread, spread))
+
+
+def strategy_delay(strategy: StrategyPlan, attempt: int, rng: random.Random | None = None) -> float:
+    """The jittered delay ``strategy`` asks for after failed attempt ``attempt``."""
+    return jittered(
+        base_delay(strategy.backoff, strategy.base_delay, strategy.max_delay, attempt), rng
+    )

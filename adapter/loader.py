@@ -16,14 +16,15 @@ from jsonschema.exceptions import SchemaError
 from adapter.errors import ConfigError, ConfigWarning
 from adapter.models import (
     DEFAULT_RETRY_LIMIT,
-    Backoff,
+    ContextOverride,
     RetryStrategy,
     SagaPolicy,
+    StepOverride,
     StepSagaPolicy,
     StepTemplate,
     TaskTemplate,
 )
-from adapter.plan import InterventionTimeoutAction, OnExhausted
+from adapter.plan import Backoff, InterventionTimeoutAction, OnExhausted
 
 ENV_VAR = "SAGA_ENV"
 DEFAULT_ENV = "development"
@@ -32,12 +33,22 @@ TOP_KEYS = {
     "name", "namespace_name", "version", "description", "task_handler_class",
     "module_namespace", "default_dependent_system", "concurrent", "schema", "step_templates",
     "custom_events", "environments", "retry_strategies", "monitoring", "saga",
+    "context_overrides",
 }  # fmt: skip
 STEP_KEYS = {
     "name", "description", "handler_class", "depends_on_step", "depends_on_steps",
     "default_retryable", "default_retry_limit", "skippable", "handler_config", "saga",
 }  # fmt: skip
-STRATEGY_KEYS = {"retry_limit", "backoff_strategy", "base_delay", "max_delay"}
+STRATEGY_KEYS = {
+    "retry_limit",
+    "backoff_strategy",
+    "base_delay",
+    "max_delay",
+    "error_types",
+    "steps",
+}
+OVERRIDE_KEYS = {"name", "when", "steps", "high_priority"}
+STEP_OVERRIDE_KEYS = {"timeout_seconds", "retry_limit"}
 STEP_SAGA_KEYS = {"on_exhausted", "compensation"}
 SAGA_KEYS = {"intervention_timeout_seconds", "on_intervention_timeout"}
 
@@ -270,7 +281,9 @@ def _check_graph(reader: _Reader, steps: list[StepTemplate]) -> None:
         visit(step.name)
 
 
-def _read_strategies(reader: _Reader, data: Mapping[str, Any]) -> dict[str, RetryStrategy]:
+def _read_strategies(
+    reader: _Reader, data: Mapping[str, Any], known_steps: set[str]
+) -> dict[str, RetryStrategy]:
     strategies: dict[str, RetryStrategy] = {}
     for error_type, raw in reader.mapping(data, "retry_strategies").items():
         error_type = str(error_type)
@@ -291,9 +304,77 @@ def _read_strategies(reader: _Reader, data: Mapping[str, Any]) -> dict[str, Retr
         if cap is not None and cap < base:
             raise reader.fail(f"must be at least base_delay ({base})", key=prefix + "max_delay")
         strategies[error_type] = RetryStrategy(
-            error_type, limit, backoff, base, float(cap) if cap is not None else None
+            error_type,
+            limit,
+            backoff,
+            base,
+            float(cap) if cap is not None else None,
+            error_types=_names(reader, raw, "error_types", prefix),
+            steps=_step_names(reader, raw, "steps", prefix, known_steps),
         )
     return strategies
+
+
+def _names(reader: _Reader, raw: Mapping[str, Any], key: str, prefix: str) -> tuple[str, ...]:
+    names = reader.typed(raw, key, list, [], prefix=prefix)
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise reader.fail(f"must list names, got {name!r}", key=prefix + key)
+    return tuple(names)
+
+
+def _step_names(
+    reader: _Reader, raw: Mapping[str, Any], key: str, prefix: str, known_steps: set[str]
+) -> tuple[str, ...]:
+    names = _names(reader, raw, key, prefix)
+    for name in names:
+        if name not in known_steps:
+            raise reader.fail(f"unknown step {name!r}", step=name, key=prefix + key)
+    return names
+
+
+def _read_overrides(
+    reader: _Reader, data: Mapping[str, Any], known_steps: set[str]
+) -> tuple[ContextOverride, ...]:
+    """``context_overrides``: rules that tighten a plan for some requests (express orders)."""
+    overrides = []
+    for index, raw in enumerate(reader.typed(data, "context_overrides", list, [])):
+        prefix = f"context_overrides[{index}]."
+        if not isinstance(raw, dict):
+            raise reader.fail("must be a mapping", key=prefix[:-1])
+        reader.warn_unknown(raw, OVERRIDE_KEYS, prefix)
+        when = reader.mapping(raw, "when", prefix=prefix)
+        if not when:
+            raise reader.fail("must name at least one input field", key=prefix + "when")
+        steps: dict[str, StepOverride] = {}
+        for name, change in reader.mapping(raw, "steps", prefix=prefix).items():
+            key = f"{prefix}steps.{name}"
+            if name not in known_steps:
+                raise reader.fail(f"unknown step {name!r}", step=str(name), key=key)
+            if not isinstance(change, dict):
+                raise reader.fail("must be a mapping", step=name, key=key)
+            reader.warn_unknown(change, STEP_OVERRIDE_KEYS, key + ".", step=name)
+            timeout = reader.typed(change, "timeout_seconds", (int, float), None, prefix=key + ".")
+            limit = reader.typed(change, "retry_limit", int, None, prefix=key + ".")
+            if timeout is not None and not timeout > 0:
+                raise reader.fail(
+                    f"must be positive, got {timeout}", step=name, key=key + ".timeout_seconds"
+                )
+            if limit is not None and limit < 1:
+                raise reader.fail(
+                    f"must be at least 1, got {limit}", step=name, key=key + ".retry_limit"
+                )
+            steps[name] = StepOverride(float(timeout) if timeout is not None else None, limit)
+        label = reader.typed(raw, "name", str, None, prefix=prefix)
+        overrides.append(
+            ContextOverride(
+                name=label or ", ".join(f"{k}={v}" for k, v in when.items()),
+                when=when,
+                steps=steps,
+                high_priority=reader.typed(raw, "high_priority", bool, False, prefix=prefix),
+            )
+        )
+    return tuple(overrides)
 
 
 def _read_saga(reader: _Reader, data: Mapping[str, Any]) -> SagaPolicy:
@@ -329,6 +410,7 @@ def load_template(path: str | Path, environment: str | None = None) -> TaskTempl
     raw_steps, environments = _apply_environment(reader, data, env)
     steps = [_read_step(reader, raw, i) for i, raw in enumerate(raw_steps)]
     _check_graph(reader, steps)
+    known_steps = {step.name for step in steps}
     for step in steps:
         if step.saga.on_exhausted is OnExhausted.COMPENSATE and not any(
             other.saga.compensation for other in steps
@@ -363,8 +445,9 @@ def load_template(path: str | Path, environment: str | None = None) -> TaskTempl
         concurrent=reader.typed(data, "concurrent", bool, True),
         custom_events=tuple(events),
         environments=environments,
-        retry_strategies=_read_strategies(reader, data),
+        retry_strategies=_read_strategies(reader, data, known_steps),
         monitoring=reader.mapping(data, "monitoring"),
         saga=_read_saga(reader, data),
+        context_overrides=_read_overrides(reader, data, known_steps),
         warnings=tuple(reader.warnings),
     )

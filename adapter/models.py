@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from adapter.errors import ConfigWarning
-from adapter.plan import InterventionTimeoutAction, OnExhausted
+from adapter.plan import Backoff, InterventionTimeoutAction, OnExhausted
 
 DEFAULT_RETRY_LIMIT = 3
 DEFAULT_TIMEOUT_SECONDS = 30.0
-
-
-class Backoff(StrEnum):
-    EXPONENTIAL = "exponential"
-    LINEAR = "linear"
-    FIXED = "fixed"
 
 
 @dataclass(frozen=True)
@@ -28,6 +21,36 @@ class RetryStrategy:
     backoff: Backoff
     base_delay: float
     max_delay: float | None
+    error_types: tuple[str, ...] = ()
+    """Extension: the activity error types this strategy covers (default: its own name)."""
+    steps: tuple[str, ...] = ()
+    """Extension: the steps it applies to (default: every step)."""
+
+    @property
+    def matched_types(self) -> tuple[str, ...]:
+        return self.error_types or (self.error_type,)
+
+    def applies_to(self, step: str) -> bool:
+        return not self.steps or step in self.steps
+
+
+@dataclass(frozen=True)
+class StepOverride:
+    """What a context override changes in one step."""
+
+    timeout_seconds: float | None = None
+    retry_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class ContextOverride:
+    """Extension ``context_overrides[]``: when the input matches ``when`` (dotted paths to
+    values), tighten some steps and/or mark the saga high priority."""
+
+    name: str
+    when: dict[str, Any]
+    steps: dict[str, StepOverride]
+    high_priority: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +106,7 @@ class TaskTemplate:
     retry_strategies: dict[str, RetryStrategy] = field(default_factory=dict)
     monitoring: dict[str, Any] = field(default_factory=dict)
     saga: SagaPolicy = SagaPolicy()
+    context_overrides: tuple[ContextOverride, ...] = ()
     warnings: tuple[ConfigWarning, ...] = ()
 
     def step(self, name: str) -> StepTemplate:

@@ -22,6 +22,12 @@ class OnExhausted(StrEnum):
     CONTINUE = "continue"
 
 
+class Backoff(StrEnum):
+    EXPONENTIAL = "exponential"
+    LINEAR = "linear"
+    FIXED = "fixed"
+
+
 class InterventionTimeoutAction(StrEnum):
     COMPENSATE = "compensate"
     FAIL = "fail"
@@ -46,6 +52,49 @@ class RetryPlan(BaseModel):
         )
 
 
+class StrategyPlan(BaseModel):
+    """A ``retry_strategies`` entry as it applies to one step."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    error_types: list[str]
+    retry_limit: int = Field(ge=1)
+    backoff: Backoff
+    base_delay: float
+    max_delay: float | None = None
+
+    def matches(self, error_type: str | None) -> bool:
+        return error_type is not None and error_type in self.error_types
+
+
+class RetryRules(BaseModel):
+    """What the activity itself enforces on a retryable failure (the second activity
+    argument): Temporal has one exponential policy per activity, so per-error-type limits
+    and linear/fixed curves are applied by the activity through ``next_retry_delay`` and by
+    stopping early."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attempt_limit: int = Field(ge=1)
+    maximum_attempts: int = Field(ge=0)
+    strategies: list[StrategyPlan] = Field(default_factory=list)
+
+    @classmethod
+    def plain(cls, retry: RetryPlan) -> RetryRules:
+        """No rules beyond Temporal's own policy (compensations)."""
+        return cls(
+            attempt_limit=max(retry.maximum_attempts, 1), maximum_attempts=retry.maximum_attempts
+        )
+
+    def strategy_for(self, error_type: str | None) -> StrategyPlan | None:
+        return next((s for s in self.strategies if s.matches(error_type)), None)
+
+    def limit_for(self, error_type: str | None) -> int:
+        strategy = self.strategy_for(error_type)
+        return strategy.retry_limit if strategy else self.attempt_limit
+
+
 class StepPlan(BaseModel):
     """Everything the step runner needs to run one step (one activity)."""
 
@@ -58,6 +107,16 @@ class StepPlan(BaseModel):
     retry: RetryPlan
     on_exhausted: OnExhausted = OnExhausted.FAIL
     compensation: str | None = None
+    attempt_limit: int = Field(default=0, ge=0)
+    """The step's own limit (``default_retry_limit``); 0 means ``retry.maximum_attempts``."""
+    strategies: list[StrategyPlan] = Field(default_factory=list)
+
+    def rules(self) -> RetryRules:
+        return RetryRules(
+            attempt_limit=self.attempt_limit or self.retry.maximum_attempts,
+            maximum_attempts=self.retry.maximum_attempts,
+            strategies=self.strategies,
+        )
 
     @property
     def start_to_close(self) -> timedelta:

@@ -1,20 +1,23 @@
 """Turn a :class:`TaskTemplate` into a :class:`SagaPlan`: Temporal options per step.
 
 Tasker → Temporal:
-- ``default_retry_limit: N`` → ``maximum_attempts=N`` (the limit counts executions);
-  ``default_retryable: false`` → ``maximum_attempts=1``.
+- ``default_retry_limit: N`` → at most N executions (``default_retryable: false`` → 1);
 - Tasker's default backoff ``min(2^attempt, 30)`` s → ``initial_interval=2s``,
-  ``backoff_coefficient=2``, ``maximum_interval=30s``.
-- ``handler_config.timeout_seconds`` → ``start_to_close_timeout``.
-- ``depends_on_step(s)`` → ``StepPlan.depends_on`` (the runner awaits them).
+  ``backoff_coefficient=2``, ``maximum_interval=30s``;
+- ``retry_strategies.<type>`` → per-error-type limits and curves, enforced by the activity
+  (``RetryRules``); ``maximum_attempts`` is the largest limit that can apply to the step;
+- ``handler_config.timeout_seconds`` → ``start_to_close_timeout``;
+- ``depends_on_step(s)`` → ``StepPlan.depends_on`` (the runner awaits them);
+- ``context_overrides`` (extension) → tightened steps for requests that match.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
-from adapter.models import TaskTemplate
-from adapter.plan import RetryPlan, SagaPlan, StepPlan
+from adapter.models import ContextOverride, RetryStrategy, StepTemplate, TaskTemplate
+from adapter.plan import RetryPlan, SagaPlan, StepPlan, StrategyPlan
 
 DEFAULT_RETRY = RetryPlan(
     maximum_attempts=3,
@@ -23,66 +26,102 @@ DEFAULT_RETRY = RetryPlan(
     maximum_interval_seconds=30.0,
 )
 
-
-@dataclass(frozen=True)
-class RunContext:
-    """Facts about one request that may tighten its policies (express, premium)."""
-
-    priority: str = "standard"
-    tier: str | None = None
+_MISSING = object()
 
 
-def _express(steps: dict[str, StepPlan]) -> list[str]:
-    """Express orders: a fast payment attempt, fewer email retries (Tasker's handler rule)."""
-    applied = []
-    if "process_payment" in steps:
-        steps["process_payment"] = steps["process_payment"].model_copy(
-            update={
-                "start_to_close_seconds": 15.0,
-                "retry": steps["process_payment"].retry.model_copy(update={"maximum_attempts": 1}),
-            }
-        )
-        applied.append("express: process_payment timeout 15s, 1 attempt")
-    if "send_confirmation" in steps:
-        steps["send_confirmation"] = steps["send_confirmation"].model_copy(
-            update={
-                "retry": steps["send_confirmation"].retry.model_copy(update={"maximum_attempts": 2})
-            }
-        )
-        applied.append("express: send_confirmation 2 attempts")
-    return applied
+def _lookup(data: Mapping[str, Any], path: str, schema: Mapping[str, Any]) -> Any:
+    """The value at a dotted path of the input, or the schema's default for it."""
+    value: Any = data
+    node: Any = schema
+    for part in path.split("."):
+        node = (node.get("properties") or {}).get(part, {}) if isinstance(node, Mapping) else {}
+        value = value[part] if isinstance(value, Mapping) and part in value else _MISSING
+    if value is _MISSING:
+        return node.get("default", _MISSING) if isinstance(node, Mapping) else _MISSING
+    return value
 
 
-def build_plan(template: TaskTemplate, context: RunContext | None = None) -> SagaPlan:
-    """Resolve the template (overlay already applied) and the request context into a plan."""
-    context = context or RunContext()
-    steps = {
-        step.name: StepPlan(
-            name=step.name,
-            activity=step.name,
-            depends_on=list(step.depends_on),
-            start_to_close_seconds=step.timeout_seconds,
-            retry=DEFAULT_RETRY.model_copy(
-                update={"maximum_attempts": step.retry_limit if step.retryable else 1}
-            ),
-            on_exhausted=step.saga.on_exhausted,
-            compensation=step.saga.compensation,
-        )
-        for step in template.steps
-    }
-    overrides: list[str] = []
-    if context.priority == "express":
-        overrides += _express(steps)
-    high_priority = context.tier == "premium" or context.priority in {"express", "overnight"}
-    if context.tier == "premium":
-        overrides.append("premium: recorded as high priority")
+def matching_overrides(template: TaskTemplate, data: Mapping[str, Any]) -> list[ContextOverride]:
+    """The context overrides whose every ``when`` entry equals the input's value."""
+    return [
+        rule
+        for rule in template.context_overrides
+        if all(_lookup(data, path, template.schema) == want for path, want in rule.when.items())
+    ]
+
+
+def _strategy_plan(strategy: RetryStrategy, cap: int | None) -> StrategyPlan:
+    limit = strategy.retry_limit if cap is None else min(cap, strategy.retry_limit)
+    return StrategyPlan(
+        name=strategy.error_type,
+        error_types=list(strategy.matched_types),
+        retry_limit=limit,
+        backoff=strategy.backoff,
+        base_delay=strategy.base_delay,
+        max_delay=strategy.max_delay,
+    )
+
+
+def step_plan(
+    template: TaskTemplate, step: StepTemplate, rules: list[ContextOverride] | None = None
+) -> StepPlan:
+    """One step's resolved options, after the context overrides that apply to it."""
+    limit = step.retry_limit if step.retryable else 1
+    timeout = step.timeout_seconds
+    cap: int | None = None if step.retryable else 1
+    for rule in rules or []:
+        change = rule.steps.get(step.name)
+        if change is None:
+            continue
+        if change.retry_limit is not None:
+            limit = change.retry_limit
+            cap = change.retry_limit if cap is None else min(cap, change.retry_limit)
+        if change.timeout_seconds is not None:
+            timeout = change.timeout_seconds
+    strategies = [
+        _strategy_plan(strategy, cap)
+        for strategy in template.retry_strategies.values()
+        if strategy.applies_to(step.name)
+    ]
+    maximum = max([limit, *(s.retry_limit for s in strategies)])
+    return StepPlan(
+        name=step.name,
+        activity=step.name,
+        depends_on=list(step.depends_on),
+        start_to_close_seconds=timeout,
+        retry=DEFAULT_RETRY.model_copy(update={"maximum_attempts": maximum}),
+        on_exhausted=step.saga.on_exhausted,
+        compensation=step.saga.compensation,
+        attempt_limit=limit,
+        strategies=strategies,
+    )
+
+
+def _describe(rule: ContextOverride) -> str:
+    changes = []
+    for step, change in rule.steps.items():
+        parts = []
+        if change.timeout_seconds is not None:
+            parts.append(f"timeout {change.timeout_seconds:g}s")
+        if change.retry_limit is not None:
+            word = "attempt" if change.retry_limit == 1 else "attempts"
+            parts.append(f"{change.retry_limit} {word}")
+        changes.append(f"{step} {', '.join(parts)}")
+    if rule.high_priority:
+        changes.append("high priority")
+    return f"{rule.name}: {'; '.join(changes)}"
+
+
+def build_plan(template: TaskTemplate, data: Mapping[str, Any] | None = None) -> SagaPlan:
+    """Resolve the template (overlay already applied) for one request's input ``data``."""
+    rules = matching_overrides(template, data or {})
     return SagaPlan(
         workflow=template.name,
         version=template.version,
         environment=template.environment,
-        steps=list(steps.values()),
+        steps=[step_plan(template, step, rules) for step in template.steps],
         intervention_timeout_seconds=template.saga.intervention_timeout_seconds,
         on_intervention_timeout=template.saga.on_intervention_timeout,
-        overrides=overrides,
-        high_priority=high_priority,
+        overrides=[_describe(rule) for rule in rules],
+        high_priority=any(rule.high_priority for rule in rules),
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from adapter import FieldError, RunContext, SagaPlan, build_plan, load_template, validate_input
+from adapter import FieldError, SagaPlan, build_plan, load_template, validate_input
 from adapter.models import TaskTemplate
 from models.order import OrderInput
 from models.registration import RegistrationInput
@@ -32,7 +32,6 @@ class Saga:
     workflow: type
     id_prefix: str
     make_request: Callable[[dict[str, Any], SagaPlan], BaseModel]
-    context: Callable[[dict[str, Any]], RunContext]
     request_key: Callable[[dict[str, Any]], str]
 
     def template(self, environment: str | None = None) -> TaskTemplate:
@@ -47,11 +46,6 @@ def _canonical_digest(data: dict[str, Any]) -> str:
 
 def _order_request(data: dict[str, Any], plan: SagaPlan) -> BaseModel:
     return OrderRequest(order=OrderInput.model_validate(data), plan=plan)
-
-
-def _order_context(data: dict[str, Any]) -> RunContext:
-    customer = data.get("customer_info") or {}
-    return RunContext(priority=str(data.get("priority", "standard")), tier=customer.get("tier"))
 
 
 def _email_digest(data: dict[str, Any]) -> str:
@@ -72,7 +66,6 @@ SAGAS: dict[str, Saga] = {
         workflow=OrderProcessingWorkflow,
         id_prefix="order",
         make_request=_order_request,
-        context=_order_context,
         request_key=_canonical_digest,
     ),
     "register": Saga(
@@ -81,7 +74,6 @@ SAGAS: dict[str, Saga] = {
         workflow=UserRegistrationWorkflow,
         id_prefix="registration",
         make_request=_registration_request,
-        context=lambda _: RunContext(),
         request_key=_email_digest,
     ),
 }
@@ -117,7 +109,7 @@ def prepare(
     errors = validate_input(template.schema, data)
     if errors:
         raise InvalidInput(errors)
-    plan = build_plan(template, saga.context(data))
+    plan = build_plan(template, data)
     return Prepared(
         saga=saga,
         workflow_id=workflow_id or f"{saga.id_prefix}-{saga.request_key(data)}",

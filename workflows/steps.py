@@ -26,7 +26,7 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
-from adapter.plan import InterventionTimeoutAction, OnExhausted, SagaPlan, StepPlan
+from adapter.plan import InterventionTimeoutAction, OnExhausted, RetryRules, SagaPlan, StepPlan
 from models.envelope import StepOutput
 from models.status import (
     CompensationStatus,
@@ -95,13 +95,23 @@ class StepFailed(Exception):
 
 
 async def call_activity(
-    activity: str, arg: BaseModel, *, start_to_close: timedelta, retry: RetryPolicy, summary: str
+    activity: str,
+    arg: BaseModel,
+    *,
+    start_to_close: timedelta,
+    retry: RetryPolicy,
+    summary: str,
+    rules: RetryRules,
 ) -> StepOutput:
-    """Run one activity; translate its failure into a :class:`StepFailed` with attempts."""
+    """Run one activity; translate its failure into a :class:`StepFailed` with attempts.
+
+    ``rules`` (the step's per-error-type retry rules) go as the activity's second argument;
+    every step activity takes it (Temporal decodes typed arguments only when all are sent).
+    """
     try:
         output: StepOutput = await workflow.execute_activity(
             activity,
-            arg,
+            args=[arg, rules],
             start_to_close_timeout=start_to_close,
             retry_policy=retry,
             result_type=StepOutput,
@@ -124,6 +134,10 @@ def _step_failed(err: ActivityError, maximum_attempts: int) -> StepFailed:
         details = cause.details[0] if cause.details else None
         if isinstance(details, Mapping) and isinstance(details.get("attempt"), int):
             attempts = details["attempt"]
+        if isinstance(details, Mapping) and details.get("exhausted"):
+            # A retryable error whose limit (strategy or step) ran out before Temporal's.
+            error.message += f" (gave up after {details['exhausted']})"
+            return StepFailed(error.model_copy(update={"non_retryable": False}), attempts)
     elif isinstance(cause, TimeoutError):
         error = StepError(type="ActivityTimeout", message=cause.message, non_retryable=False)
     elif isinstance(cause, CancelledError):
@@ -210,6 +224,7 @@ class StepRunner:
                     start_to_close=step.start_to_close,
                     retry=step.retry.to_temporal(),
                     summary=step.name,
+                    rules=step.rules(),
                 )
             except StepFailed as failed:
                 state.attempts = earlier_attempts + failed.attempts
@@ -344,6 +359,7 @@ class StepRunner:
                     start_to_close=timedelta(seconds=self.plan.compensation_timeout_seconds),
                     retry=self.plan.compensation_retry.to_temporal(),
                     summary=f"compensate {for_step}",
+                    rules=RetryRules.plain(self.plan.compensation_retry),
                 )
             except StepFailed as failed:
                 record.state, record.error, record.attempts = (

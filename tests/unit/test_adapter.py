@@ -16,13 +16,12 @@ from hypothesis import strategies as st
 from adapter import (
     ConfigError,
     OnExhausted,
-    RunContext,
     build_plan,
     load_template,
     validate_input,
 )
-from adapter.models import Backoff, RetryStrategy, TaskTemplate
-from adapter.plan import InterventionTimeoutAction
+from adapter.models import RetryStrategy, TaskTemplate
+from adapter.plan import Backoff, InterventionTimeoutAction
 from adapter.urls import service_urls
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,8 +227,9 @@ def test_project_config_saga_policy() -> None:
     assert t.saga.intervention_timeout_seconds == 86400
     assert t.saga.on_intervention_timeout is InterventionTimeoutAction.COMPENSATE
     assert t.retry_strategies["payment_timeout"] == RetryStrategy(
-        "payment_timeout", 5, Backoff.EXPONENTIAL, 2.0, 60.0
-    )
+        "payment_timeout", 5, Backoff.EXPONENTIAL, 2.0, 60.0,
+        error_types=("SERVICE_TIMEOUT",), steps=("process_payment",),
+    )  # fmt: skip
 
 
 def test_defaults_when_keys_are_absent(write: Writer) -> None:
@@ -253,13 +253,15 @@ def test_null_timeout_means_default(write: Writer) -> None:
 
 
 def test_plan_translates_retry_limits_and_timeouts() -> None:
-    plan = build_plan(load_template(PROJECT_CONFIG), RunContext())
+    plan = build_plan(load_template(PROJECT_CONFIG), {})
     assert plan.workflow == "process_order"
     assert plan.version == "1.0.0"
     assert plan.environment == "development"
     assert [s.name for s in plan.steps] == ORDER_STEPS
     assert [s.activity for s in plan.steps] == ORDER_STEPS
-    assert [s.retry.maximum_attempts for s in plan.steps] == [3, 3, 2, 3, 5]
+    assert [s.attempt_limit for s in plan.steps] == [3, 3, 2, 3, 5]
+    # Temporal's limit must allow the largest strategy limit that can apply to the step
+    assert [s.retry.maximum_attempts for s in plan.steps] == [3, 5, 3, 3, 10]
     assert [s.start_to_close_seconds for s in plan.steps] == [15, 30, 20, 15, 10]
     assert [s.depends_on for s in plan.steps] == [[], *([name] for name in ORDER_STEPS[:-1])]
     for step in plan.steps:
@@ -276,7 +278,8 @@ def test_plan_translates_retry_limits_and_timeouts() -> None:
 def test_plan_retry_policy_for_temporal() -> None:
     step = build_plan(load_template(PROJECT_CONFIG)).step("send_confirmation")
     policy = step.retry.to_temporal()
-    assert policy.maximum_attempts == 5
+    assert step.rules().attempt_limit == 5
+    assert policy.maximum_attempts == 10
     assert policy.initial_interval == timedelta(seconds=2)
     assert policy.backoff_coefficient == 2.0
     assert policy.maximum_interval == timedelta(seconds=30)
@@ -298,46 +301,48 @@ def test_plan_not_retryable_means_one_attempt(write: Writer) -> None:
 
 def test_plan_express_overrides() -> None:
     template = load_template(PROJECT_CONFIG)
-    plan = build_plan(template, RunContext(priority="express"))
+    plan = build_plan(template, {"priority": "express"})
     payment = plan.step("process_payment")
     assert payment.start_to_close_seconds == 15
     assert payment.retry.maximum_attempts == 1
+    assert [s.retry_limit for s in payment.strategies] == [1]
     assert plan.step("send_confirmation").retry.maximum_attempts == 2
     # other steps and the retry curve are untouched
     assert plan.step("validate_cart").retry.maximum_attempts == 3
     assert plan.step("send_confirmation").start_to_close_seconds == 10
     assert payment.retry.maximum_interval_seconds == 30.0
     assert plan.overrides == [
-        "express: process_payment timeout 15s, 1 attempt",
-        "express: send_confirmation 2 attempts",
+        "express: process_payment timeout 15s, 1 attempt; send_confirmation 2 attempts;"
+        " high priority",
     ]
     assert plan.high_priority is True
     # the template itself is not changed by a request's context
-    assert build_plan(template).step("process_payment").retry.maximum_attempts == 3
+    default_payment = build_plan(template).step("process_payment")
+    assert (default_payment.attempt_limit, default_payment.retry.maximum_attempts) == (3, 5)
 
 
 @pytest.mark.parametrize(
     ("context", "high_priority", "overrides"),
     [
-        (RunContext(tier="premium"), True, ["premium: recorded as high priority"]),
-        (RunContext(tier="standard"), False, []),
-        (RunContext(tier="enterprise"), False, []),
-        (RunContext(priority="overnight"), True, []),
-        (RunContext(priority="standard"), False, []),
+        ({"customer_info": {"tier": "premium"}}, True, ["premium: high priority"]),
+        ({"customer_info": {"tier": "standard"}}, False, []),
+        ({"customer_info": {"tier": "enterprise"}}, False, []),
+        ({"priority": "overnight"}, True, ["overnight: high priority"]),
+        ({"priority": "standard"}, False, []),
         (None, False, []),
     ],
 )
 def test_plan_priority(
-    context: RunContext | None, high_priority: bool, overrides: list[str]
+    context: dict[str, Any] | None, high_priority: bool, overrides: list[str]
 ) -> None:
     plan = build_plan(load_template(PROJECT_CONFIG), context)
     assert plan.high_priority is high_priority
     assert plan.overrides == overrides
-    assert plan.step("process_payment").retry.maximum_attempts == 3
+    assert plan.step("process_payment").attempt_limit == 3
 
 
 def test_plan_is_json_serialisable() -> None:
-    plan = build_plan(load_template(PROJECT_CONFIG), RunContext(priority="express"))
+    plan = build_plan(load_template(PROJECT_CONFIG), {"priority": "express"})
     again = type(plan).model_validate_json(plan.model_dump_json())
     assert again == plan
 

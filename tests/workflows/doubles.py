@@ -67,6 +67,8 @@ class OrderDoubles:
         self.failures = failures or {}
         self.blocking = set(blocking)
         self.calls: list[tuple[str, int, datetime]] = []
+        self.scheduled: list[tuple[str, int, datetime]] = []
+        """(step, attempt, ``current_attempt_scheduled_time``): right on the dev server."""
         self.attempts: dict[str, int] = defaultdict(int)
 
     def all(self) -> list[Any]:
@@ -86,6 +88,9 @@ class OrderDoubles:
     async def _enter(self) -> None:
         info = activity.info()
         self.calls.append((info.activity_type, info.attempt, info.started_time))
+        self.scheduled.append(
+            (info.activity_type, info.attempt, info.current_attempt_scheduled_time)
+        )
         self.attempts[info.activity_type] += 1
         failure = self.failures.get(info.activity_type)
         error = failure(info.attempt) if failure else None

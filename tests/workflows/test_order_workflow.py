@@ -220,8 +220,8 @@ async def test_express_order_overrides(ts_env: WorkflowEnvironment, task_queue: 
     )
     status = await run_order(ts_env, doubles, task_queue, SAMPLE | {"priority": "express"})
     assert status.overrides == [
-        "express: process_payment timeout 15s, 1 attempt",
-        "express: send_confirmation 2 attempts",
+        "express: process_payment timeout 15s, 1 attempt; send_confirmation 2 attempts;"
+        " high priority",
     ]
     assert status.state is SagaState.ERROR
     assert doubles.attempts["process_payment"] == 1
