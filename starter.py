@@ -5,6 +5,7 @@
     python starter.py status ID [--json]
     python starter.py intervene ID retry|resolve|compensate|fail [--result JSON]
     python starter.py cancel ID [--wait] [--json]
+    python starter.py config validate FILE... | config show NAME [--env ENV] [--input FILE]
     python starter.py demo [--keep-running] [--data-dir DIR] [--temporal-port N] ...
 
 Exit codes: 0 started / completed; 1 the saga failed, was compensated or cancelled;
@@ -24,8 +25,10 @@ from typing import Any
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from adapter import ConfigError
+from adapter import ConfigError, build_plan, load_template
+from adapter.report import render_plan
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
+from runtime.cli import exit_now
 from runtime.logs import configure_logging
 from runtime.report import render_status
 from runtime.sagas import SAGAS, InvalidInput, prepare
@@ -162,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("id")
     cancel.add_argument("--wait", action="store_true")
     cancel.add_argument("--json", action="store_true")
+    config = commands.add_parser("config", help="check and explain configs")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    validate = config_commands.add_parser("validate", help="load configs, list every problem")
+    validate.add_argument("files", nargs="+")
+    show = config_commands.add_parser("show", help="a config's resolved plan as a table")
+    show.add_argument("name", help="order, register, a config name, or a YAML file")
+    show.add_argument("--input", help="a request JSON file, to apply its context overrides")
+    for sub in (validate, show):
+        sub.add_argument("--env", default=argparse.SUPPRESS, help="environment overlay")
     demo = commands.add_parser("demo", help="run both sagas on an embedded dev server")
     demo.add_argument("--keep-running", action="store_true")
     demo.add_argument("--verbose", action="store_true", help="log every step and HTTP call")
@@ -170,6 +182,43 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ui-port", type=int, default=8233)
     demo.add_argument("--services-port", type=int, default=8700)
     return parser
+
+
+def _config_path(name: str) -> Path:
+    """A saga name (order, register), a config's ``name``, or a file path."""
+    if name in SAGAS:
+        return SAGAS[name].config
+    for saga in SAGAS.values():
+        if saga.template().name == name:
+            return saga.config
+    path = Path(name)
+    if not path.exists():
+        known = ", ".join(SAGAS)
+        raise UserError(f"no config named {name!r} (a saga: {known}; or a YAML file path)")
+    return path
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    """Load every file; print each problem and warning; 0 when all load, else 2."""
+    failed = 0
+    for file in args.files:
+        try:
+            template = load_template(file, args.env)
+        except ConfigError as err:
+            failed += 1
+            print(f"error: {err}")
+            continue
+        for warning in template.warnings:
+            print(f"warning: {warning}")
+        print(f"ok: {file} ({template.name} v{template.version}, {len(template.steps)} steps)")
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    template = load_template(_config_path(args.name), args.env)
+    context = read_json(args.input) if args.input else None
+    print(render_plan(template, build_plan(template, context)))
+    return EXIT_OK
 
 
 COMMANDS = {"status": cmd_status, "intervene": cmd_intervene, "cancel": cmd_cancel}
@@ -185,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         task_queue=args.task_queue,
     )
     try:
+        if args.command == "config":
+            run = cmd_config_validate if args.config_command == "validate" else cmd_config_show
+            return run(args)
         if args.command == "demo":
             from runtime.demo import run_demo
 
@@ -204,4 +256,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

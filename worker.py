@@ -20,6 +20,7 @@ import httpx
 import structlog
 
 from adapter import ConfigError
+from runtime.cli import exit_now
 from runtime.logs import configure_logging
 from runtime.temporal import TemporalSettings, activities_for, connect, make_worker, service_client
 
@@ -73,4 +74,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

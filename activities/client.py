@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.outcomes import DEFAULT_RATE_LIMIT_DELAY, raise_for_response, transport_error
 from activities.step import current_workflow_id
+from models.events import SERVICE_CALL_COMPLETED, SERVICE_CALL_FAILED, SERVICE_CALL_STARTED
 
 log = structlog.get_logger("activities.http")
 
@@ -64,23 +66,25 @@ class ServiceClient:
         )
         url = self.base_url(step) + path
         headers = {"X-Correlation-ID": correlation_id, "Idempotency-Key": key}
+        call = log.bind(method=method, url=url, idempotency_key=key)
+        call.debug(SERVICE_CALL_STARTED)
         started = time.monotonic()
         try:
             response = await self.http.request(
                 method, url, json=json, params=params, headers=headers, timeout=self._timeout()
             )
         except httpx.TransportError as err:
-            log.warning("http_call_failed", method=method, url=url, error=type(err).__name__)
+            call.warning(SERVICE_CALL_FAILED, error=type(err).__name__)
             raise transport_error(err, method, url) from err
-        log.info(
-            "http_call",
-            method=method,
-            url=url,
-            status=response.status_code,
-            ms=round((time.monotonic() - started) * 1000),
-            idempotency_key=key,
-        )
-        raise_for_response(response, codes=codes, rate_limit_delay=rate_limit_delay)
+        elapsed = round((time.monotonic() - started) * 1000)
+        try:
+            raise_for_response(response, codes=codes, rate_limit_delay=rate_limit_delay)
+        except ApplicationError as err:
+            call.warning(
+                SERVICE_CALL_FAILED, status=response.status_code, ms=elapsed, error=err.type
+            )
+            raise
+        call.info(SERVICE_CALL_COMPLETED, status=response.status_code, ms=elapsed)
         return response
 
     def _timeout(self) -> float:

@@ -227,6 +227,9 @@ def _read_step(reader: _Reader, raw: Any, index: int) -> StepTemplate:
         )
     saga = reader.mapping(raw, "saga", step=name)
     reader.warn_unknown(saga, STEP_SAGA_KEYS, "saga.", step=name)
+    skippable = reader.typed(raw, "skippable", bool, False, step=name)
+    # Tasker's skippable step may fail without failing the task: the saga goes on.
+    exhausted_default = OnExhausted.CONTINUE if skippable else OnExhausted.FAIL
     return StepTemplate(
         name=name,
         description=reader.typed(raw, "description", str, "", step=name),
@@ -234,11 +237,11 @@ def _read_step(reader: _Reader, raw: Any, index: int) -> StepTemplate:
         depends_on=depends_on,
         retryable=reader.typed(raw, "default_retryable", bool, True, step=name),
         retry_limit=limit,
-        skippable=reader.typed(raw, "skippable", bool, False, step=name),
+        skippable=skippable,
         handler_config=handler_config,
         saga=StepSagaPolicy(
             on_exhausted=reader.choice(
-                saga, "on_exhausted", OnExhausted, OnExhausted.FAIL, step=name, prefix="saga."
+                saga, "on_exhausted", OnExhausted, exhausted_default, step=name, prefix="saga."
             ),
             compensation=reader.typed(saga, "compensation", str, None, step=name, prefix="saga."),
         ),

@@ -138,6 +138,8 @@ class SagaPlan(BaseModel):
     on_intervention_timeout: InterventionTimeoutAction = InterventionTimeoutAction.FAIL
     overrides: list[str] = Field(default_factory=list)
     high_priority: bool = False
+    concurrent: bool = True
+    """Tasker's ``concurrent: false``: one step at a time, in declaration order."""
 
     def step(self, name: str) -> StepPlan:
         for step in self.steps:

@@ -124,4 +124,5 @@ def build_plan(template: TaskTemplate, data: Mapping[str, Any] | None = None) ->
         on_intervention_timeout=template.saga.on_intervention_timeout,
         overrides=[_describe(rule) for rule in rules],
         high_priority=any(rule.high_priority for rule in rules),
+        concurrent=template.concurrent,
     )

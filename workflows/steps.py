@@ -175,7 +175,10 @@ class StepRunner:
         self._set_state(SagaState.IN_PROGRESS)
         tasks: dict[str, asyncio.Task[None]] = {}
         for step in self.plan.steps:
-            tasks[step.name] = asyncio.create_task(self._when_ready(step, tasks))
+            waits_for = list(step.depends_on)
+            if not self.plan.concurrent and tasks:
+                waits_for.append(list(tasks)[-1])  # one at a time, in declaration order
+            tasks[step.name] = asyncio.create_task(self._when_ready(step, waits_for, tasks))
         try:
             await asyncio.gather(*tasks.values())
         except SagaEnded as ended:
@@ -198,8 +201,10 @@ class StepRunner:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _when_ready(self, step: StepPlan, tasks: Mapping[str, asyncio.Task[None]]) -> None:
-        for dependency in step.depends_on:
+    async def _when_ready(
+        self, step: StepPlan, waits_for: list[str], tasks: Mapping[str, asyncio.Task[None]]
+    ) -> None:
+        for dependency in waits_for:
             await asyncio.shield(tasks[dependency])
         await self._run_step(step)
 

@@ -823,3 +823,21 @@ def test_missing_url_names_step_and_key() -> None:
     # with the step's variable set, the step is satisfied and the next one is named
     with pytest.raises(ConfigError, match="step 'process_payment'"):
         service_urls(template, {"SAGA_URL_VALIDATE_CART": "http://v:1"})
+
+
+def test_skippable_step_continues_and_concurrent_false_is_planned(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "name: c\nconcurrent: false\nstep_templates:\n"
+        "  - name: a\n    skippable: true\n"
+        "  - name: b\n    skippable: true\n    saga: {on_exhausted: fail}\n"
+        "  - name: c\n"
+    )
+    template = load_template(path)
+    assert [s.saga.on_exhausted for s in template.steps] == [
+        OnExhausted.CONTINUE,
+        OnExhausted.FAIL,  # an explicit saga policy wins over skippable
+        OnExhausted.FAIL,
+    ]
+    assert build_plan(template).concurrent is False
+    assert build_plan(load_template(PROJECT_CONFIG)).concurrent is True
