@@ -5,10 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 import structlog
 
 LOG_FORMAT_VAR = "SAGA_LOG_FORMAT"
+
+
+def _current_stderr(*_: Any) -> structlog.PrintLogger:
+    """A logger on whatever ``sys.stderr`` is now, not the one at configuration time (which
+    a test harness may have swapped and closed since)."""
+    return structlog.PrintLogger(sys.stderr)
 
 
 def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
@@ -28,10 +35,9 @@ def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_current_stderr,
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # The SDK logs every failed attempt with a traceback; our step wrapper already logs it
     # once, with workflow id, step, attempt and correlation id.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
