@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from models.status import SagaState, SagaStatus, StepState
 from runtime.processes import DevServer
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import final_status, start_saga
+from tests.integration.cli import run_starter
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
@@ -98,29 +97,11 @@ async def test_same_request_twice_runs_one_saga(
     assert len(await _charges_for(services_http, first.workflow_id)) == 1
 
 
-@dataclass(frozen=True)
-class Finished:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def _starter(dev_server: DevServer, queue: str, *args: str) -> Finished:
-    """Run the real CLI without blocking the event loop (the test's worker runs on it)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "starter.py", "--address", dev_server.address, "--task-queue", queue,
-        *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return Finished(process.returncode, stdout.decode(), stderr.decode())
-
-
 async def test_invalid_input_file_starts_nothing(
     dev_client: Client, dev_server: DevServer, dev_worker: str
 ) -> None:
     workflow_id = f"it-invalid-{uuid.uuid4().hex[:8]}"
-    result = await _starter(
+    result = await run_starter(
         dev_server, dev_worker, "order", "examples/order_invalid.json", "--id", workflow_id
     )
 
@@ -145,11 +126,11 @@ async def test_cli_wait_json_prints_status_and_exit_codes(
     dev_server: DevServer, dev_worker: str
 ) -> None:
     ok_id, bad_id = (f"it-cli-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("ok", "bad"))
-    ok = await _starter(
+    ok = await run_starter(
         dev_server, dev_worker, "order", "examples/order_sample.json", "--id", ok_id,
         "--wait", "--json",
     )  # fmt: skip
-    bad = await _starter(
+    bad = await run_starter(
         dev_server, dev_worker, "order", "examples/order_declined.json", "--id", bad_id,
         "--wait", "--json",
     )  # fmt: skip
@@ -165,7 +146,7 @@ async def test_cli_wait_json_prints_status_and_exit_codes(
     assert failed.steps["process_payment"].error is not None
     assert failed.steps["process_payment"].error.type == "PAYMENT_DECLINED"
     assert failed.steps["update_inventory"].state is StepState.PENDING
-    status = await _starter(dev_server, dev_worker, "status", bad_id, "--json")
+    status = await run_starter(dev_server, dev_worker, "status", bad_id, "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["state"] == "error"
 
@@ -219,9 +200,9 @@ async def test_operator_retries_exhausted_inventory_from_the_cli(
     assert stuck.steps["update_inventory"].attempts == 2
     assert stuck.current_step == "update_inventory"
 
-    refused = await _starter(dev_server, dev_worker, "intervene", workflow_id, "compensate!")
+    refused = await run_starter(dev_server, dev_worker, "intervene", workflow_id, "compensate!")
     assert refused.returncode == 2
-    answer = await _starter(dev_server, dev_worker, "intervene", workflow_id, "retry", "--json")
+    answer = await run_starter(dev_server, dev_worker, "intervene", workflow_id, "retry", "--json")
     assert answer.returncode == 0, answer.stderr
 
     status = await final_status(dev_client.get_workflow_handle(workflow_id))
@@ -237,7 +218,7 @@ async def test_cancel_after_payment_refunds_and_releases(
     workflow_id = f"it-cancel-{uuid.uuid4().hex[:8]}"
     await _start_stuck_on_inventory(dev_client, dev_worker, services_http, workflow_id)
 
-    result = await _starter(dev_server, dev_worker, "cancel", workflow_id, "--wait", "--json")
+    result = await run_starter(dev_server, dev_worker, "cancel", workflow_id, "--wait", "--json")
 
     assert result.returncode == 0, result.stderr
     status = SagaStatus.model_validate_json(result.stdout.split("\n", 1)[1])

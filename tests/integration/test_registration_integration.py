@@ -6,11 +6,8 @@ evidence, not the saga's own account of itself.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ from models.status import SagaState, SagaStatus, StepState
 from runtime.processes import DevServer
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import final_status, start_saga
+from tests.integration.cli import run_starter
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "registration_sample.json").read_text())
@@ -170,24 +168,6 @@ async def test_rate_limited_welcome_retries_after_the_services_delay(
     assert gap >= timedelta(seconds=3)  # Retry-After, not the 2 s default backoff
 
 
-@dataclass(frozen=True)
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def _starter(dev_server: DevServer, queue: str, *args: str) -> Ran:
-    """Run the CLI without blocking the event loop (the test's worker runs on it)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "starter.py", "--address", dev_server.address, "--task-queue", queue,
-        *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return Ran(process.returncode, stdout.decode(), stderr.decode())
-
-
 async def test_cli_register_wait_json_and_invalid_input(
     dev_server: DevServer, dev_worker: str, tmp_path: Path
 ) -> None:
@@ -196,8 +176,8 @@ async def test_cli_register_wait_json_and_invalid_input(
         **SAMPLE["user_info"], "plan": "free"}})))  # fmt: skip
     bad.write_text(json.dumps({"user_info": {"email": "nope", "plan": "gold"}}))
 
-    ok = await _starter(dev_server, dev_worker, "register", str(good), "--wait", "--json")
-    invalid = await _starter(dev_server, dev_worker, "register", str(bad))
+    ok = await run_starter(dev_server, dev_worker, "register", str(good), "--wait", "--json")
+    invalid = await run_starter(dev_server, dev_worker, "register", str(bad))
 
     assert ok.returncode == 0, ok.stderr
     document = SagaStatus.model_validate_json(ok.stdout)

@@ -1,0 +1,56 @@
+"""The shared HTTP client: headers on every call, and the service-call events it logs."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import httpx
+import pytest
+from structlog.testing import capture_logs
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.client import ServiceClient
+from models.events import SERVICE_CALL_COMPLETED, SERVICE_CALL_FAILED, SERVICE_CALL_STARTED
+
+
+def environment() -> ActivityEnvironment:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info,
+        activity_type="process_payment",
+        workflow_id="order-1",
+        start_to_close_timeout=timedelta(seconds=5),
+    )
+    return env
+
+
+async def call(status: int, seen: list[httpx.Request]) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, json={"error": {"code": "x", "message": "y"}})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = ServiceClient(http, {"process_payment": "http://pay.test/payments"})
+        await client.request("POST", "/charges", correlation_id="cid-1", json={})
+
+
+async def test_every_call_carries_correlation_and_idempotency_headers() -> None:
+    seen: list[httpx.Request] = []
+    with capture_logs() as logs:
+        await environment().run(call, 201, seen)
+    assert str(seen[0].url) == "http://pay.test/payments/charges"
+    assert seen[0].headers["X-Correlation-ID"] == "cid-1"
+    assert seen[0].headers["Idempotency-Key"] == "order-1:process_payment"
+    assert [entry["event"] for entry in logs] == [SERVICE_CALL_STARTED, SERVICE_CALL_COMPLETED]
+    assert logs[1]["status"] == 201
+
+
+async def test_a_failed_call_logs_service_call_failed() -> None:
+    seen: list[httpx.Request] = []
+    with capture_logs() as logs, pytest.raises(ApplicationError) as raised:
+        await environment().run(call, 503, seen)
+    assert raised.value.type == "SERVICE_UNAVAILABLE"
+    assert [entry["event"] for entry in logs] == [SERVICE_CALL_STARTED, SERVICE_CALL_FAILED]
+    assert logs[1]["error"] == "SERVICE_UNAVAILABLE"
