@@ -26,6 +26,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapter import ConfigError, build_plan, load_template
+from adapter.errors import problems_of
 from adapter.report import render_plan
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
 from runtime.cli import exit_now
@@ -206,7 +207,8 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
             template = load_template(file, args.env)
         except ConfigError as err:
             failed += 1
-            print(f"error: {err}")
+            for problem in problems_of(err):
+                print(f"error: {problem}")
             continue
         for warning in template.warnings:
             print(f"warning: {warning}")

@@ -27,6 +27,21 @@ class ConfigError(Exception):
         super().__init__(f"{_where(file, step, key)}: {message}")
 
 
+class ConfigErrors(ConfigError):
+    """Several independent problems in one file; ``str()`` lists them, one per line."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.file, first.message, step=first.step, key=first.key)
+        self.errors = errors
+        self.args = ("\n".join(str(error) for error in errors),)
+
+
+def problems_of(error: ConfigError) -> list[ConfigError]:
+    """Every problem an error stands for (one, or each of a :class:`ConfigErrors`)."""
+    return list(error.errors) if isinstance(error, ConfigErrors) else [error]
+
+
 @dataclass(frozen=True)
 class ConfigWarning:
     """Something in a config that is read but not applied (for example an unknown key)."""

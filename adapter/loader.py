@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from adapter.errors import ConfigError, ConfigWarning
+from adapter.errors import ConfigError, ConfigErrors, ConfigWarning
 from adapter.models import (
     DEFAULT_RETRY_LIMIT,
     ContextOverride,
@@ -25,6 +26,8 @@ from adapter.models import (
     TaskTemplate,
 )
 from adapter.plan import Backoff, InterventionTimeoutAction, OnExhausted
+
+T = TypeVar("T")
 
 ENV_VAR = "SAGA_ENV"
 DEFAULT_ENV = "development"
@@ -400,20 +403,25 @@ def _read_saga(reader: _Reader, data: Mapping[str, Any]) -> SagaPolicy:
     return SagaPolicy(float(timeout), action)
 
 
-def load_template(path: str | Path, environment: str | None = None) -> TaskTemplate:
-    """Load and validate one config; ``environment`` defaults to ``$SAGA_ENV`` or development."""
-    path = Path(path)
-    reader = _Reader(str(path))
-    env = environment or os.environ.get(ENV_VAR) or DEFAULT_ENV
-    data = _read_yaml(path)
-    reader.warn_unknown(data, TOP_KEYS, "")
-    name = reader.typed(data, "name", str, None)
-    if not name:
-        raise reader.fail("is required", key="name")
-    raw_steps, environments = _apply_environment(reader, data, env)
-    steps = [_read_step(reader, raw, i) for i, raw in enumerate(raw_steps)]
-    _check_graph(reader, steps)
-    known_steps = {step.name for step in steps}
+def _read_events(reader: _Reader, data: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    events = reader.typed(data, "custom_events", list, [])
+    for event in events:
+        if not isinstance(event, dict) or not isinstance(event.get("name"), str):
+            raise reader.fail(f"each event needs a name, got {event!r}", key="custom_events")
+    return tuple(events)
+
+
+def _read_schema(reader: _Reader, data: Mapping[str, Any]) -> dict[str, Any]:
+    schema = reader.mapping(data, "schema")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as err:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+        raise reader.fail(f"not a valid JSON Schema: {err.message}", key="schema" + where) from None
+    return schema
+
+
+def _check_compensations(reader: _Reader, steps: list[StepTemplate]) -> None:
     for step in steps:
         if step.saga.on_exhausted is OnExhausted.COMPENSATE and not any(
             other.saga.compensation for other in steps
@@ -423,34 +431,83 @@ def load_template(path: str | Path, environment: str | None = None) -> TaskTempl
                 step=step.name,
                 key="saga.on_exhausted",
             )
-    events = reader.typed(data, "custom_events", list, [])
-    for event in events:
-        if not isinstance(event, dict) or not isinstance(event.get("name"), str):
-            raise reader.fail(f"each event needs a name, got {event!r}", key="custom_events")
-    schema = reader.mapping(data, "schema")
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as err:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-        raise reader.fail(f"not a valid JSON Schema: {err.message}", key="schema" + where) from None
+
+
+def _read_header(reader: _Reader, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The top-level scalars (everything but the structured sections)."""
+    name = reader.typed(data, "name", str, None)
+    if not name:
+        raise reader.fail("is required", key="name")
+    return {
+        "name": name,
+        "namespace_name": reader.typed(data, "namespace_name", str, ""),
+        "version": str(reader.typed(data, "version", (str, int, float), "")),
+        "description": reader.typed(data, "description", str, ""),
+        "task_handler_class": reader.typed(data, "task_handler_class", str, ""),
+        "module_namespace": reader.typed(data, "module_namespace", str, ""),
+        "default_dependent_system": reader.typed(data, "default_dependent_system", str, ""),
+        "concurrent": reader.typed(data, "concurrent", bool, True),
+        "monitoring": reader.mapping(data, "monitoring"),
+    }
+
+
+def load_template(path: str | Path, environment: str | None = None) -> TaskTemplate:
+    """Load and validate one config; ``environment`` defaults to ``$SAGA_ENV`` or development.
+
+    Independent sections (each step, the schema, the strategies, ...) are all checked, so
+    one :class:`ConfigErrors` lists every problem found; a YAML syntax error stops at once.
+    """
+    path = Path(path)
+    reader = _Reader(str(path))
+    env = environment or os.environ.get(ENV_VAR) or DEFAULT_ENV
+    data = _read_yaml(path)
+    reader.warn_unknown(data, TOP_KEYS, "")
+    problems: list[ConfigError] = []
+
+    def checked(read: Callable[[], T], default: T) -> T:
+        try:
+            return read()
+        except ConfigError as err:
+            problems.append(err)
+            return default
+
+    header = checked(lambda: _read_header(reader, data), None)
+    no_steps: tuple[list[Any], tuple[str, ...]] = ([], ())
+    no_events: tuple[dict[str, Any], ...] = ()
+    no_schema: dict[str, Any] = {}
+    no_strategies: dict[str, RetryStrategy] = {}
+    no_overrides: tuple[ContextOverride, ...] = ()
+    raw_steps, environments = checked(lambda: _apply_environment(reader, data, env), no_steps)
+    steps = [
+        step
+        for index, raw in enumerate(raw_steps)
+        if (step := checked(functools.partial(_read_step, reader, raw, index), None))
+    ]
+    known_steps = {step.name for step in steps}
+    events = checked(lambda: _read_events(reader, data), no_events)
+    schema = checked(lambda: _read_schema(reader, data), no_schema)
+    steps_read = bool(raw_steps) and len(steps) == len(raw_steps)
+    strategies, overrides = no_strategies, no_overrides
+    if steps_read:  # what names steps is only checked once every step reads
+        checked(lambda: _check_graph(reader, steps), None)
+        checked(lambda: _check_compensations(reader, steps), None)
+        strategies = checked(lambda: _read_strategies(reader, data, known_steps), no_strategies)
+    saga = checked(lambda: _read_saga(reader, data), SagaPolicy())
+    if steps_read:
+        overrides = checked(lambda: _read_overrides(reader, data, known_steps), no_overrides)
+    if problems:
+        raise problems[0] if len(problems) == 1 else ConfigErrors(problems)
+    assert header is not None
     return TaskTemplate(
         path=str(path),
-        name=name,
-        namespace_name=reader.typed(data, "namespace_name", str, ""),
-        version=str(reader.typed(data, "version", (str, int, float), "")),
-        description=reader.typed(data, "description", str, ""),
         environment=env,
         schema=schema,
         steps=tuple(steps),
-        task_handler_class=reader.typed(data, "task_handler_class", str, ""),
-        module_namespace=reader.typed(data, "module_namespace", str, ""),
-        default_dependent_system=reader.typed(data, "default_dependent_system", str, ""),
-        concurrent=reader.typed(data, "concurrent", bool, True),
-        custom_events=tuple(events),
+        custom_events=events,
         environments=environments,
-        retry_strategies=_read_strategies(reader, data, known_steps),
-        monitoring=reader.mapping(data, "monitoring"),
-        saga=_read_saga(reader, data),
-        context_overrides=_read_overrides(reader, data, known_steps),
+        retry_strategies=strategies,
+        saga=saga,
+        context_overrides=overrides,
         warnings=tuple(reader.warnings),
+        **header,
     )

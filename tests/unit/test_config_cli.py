@@ -128,3 +128,27 @@ def test_show_reference_configs(
 def test_show_unknown_name_is_a_user_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert starter.main(["config", "show", "nope"]) == 2
     assert "no config named 'nope'" in capsys.readouterr().err
+
+
+def test_validate_lists_every_problem_of_one_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "several.yaml"
+    broken.write_text(
+        "name: x\nstep_templates:\n"
+        "  - name: a\n    default_retry_limit: 0\n"
+        "  - name: b\n    default_retryable: 'yes'\n"
+        "retry_strategies:\n  t:\n    backoff_strategy: cubic\n"
+        "saga:\n  on_intervention_timeout: shrug\n"
+    )
+    code, out = run(capsys, "config", "validate", str(broken))
+    assert code == 2
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {broken}: step 'a': key 'default_retry_limit': must be at least 1"
+        " (it counts executions), got 0",
+        f"error: {broken}: step 'b': key 'default_retryable': must be a boolean, got a string"
+        " 'yes'",
+        f"error: {broken}: key 'saga.on_intervention_timeout': unknown value 'shrug'"
+        " (allowed: compensate, fail)",
+    ]
