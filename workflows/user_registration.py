@@ -24,6 +24,7 @@ from models.registration import (
     SetupBillingInput,
     UpdateUserStatusInput,
     UserAccountResult,
+    UserStatusResult,
     billing_deferred,
     billing_skipped,
     preferences_fallback,
@@ -122,7 +123,8 @@ class UserRegistrationWorkflow(SagaWorkflow):
                     user_id=user_id(r),
                     completed_steps=completed_steps(self._status),
                     step_details=step_details(self._status),
-                )
+                ),
+                result_model=UserStatusResult,
             ),
         }
         self.runner = StepRunner(request.plan, self._status, specs)

@@ -14,7 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus, StepState
@@ -330,6 +331,12 @@ async def test_status_update_exhausted_awaits_an_operator_who_resolves_it(
         )
         assert waiting.current_step == "update_user_status"
         assert waiting.steps["update_user_status"].attempts == 2
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(
+                "intervene",
+                InterventionRequest(action=InterventionAction.RESOLVE, result={"user_id": 7}),
+                result_type=SagaStatus,
+            )
         answered = await handle.execute_update(
             "intervene",
             InterventionRequest(action=InterventionAction.RESOLVE, reason="set by hand"),
