@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 from temporalio.client import (
     Client,
-    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
 )
@@ -133,8 +132,3 @@ async def final_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:
 async def query_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:
     raw = await handle.query("status")
     return SagaStatus.model_validate(raw)
-
-
-async def is_running(handle: WorkflowHandle[Any, Any]) -> bool:
-    description = await handle.describe()
-    return description.status == WorkflowExecutionStatus.RUNNING
