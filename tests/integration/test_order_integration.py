@@ -17,7 +17,7 @@ from models.status import SagaState, SagaStatus, StepState
 from runtime.processes import DevServer
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import final_status, start_saga
-from tests.integration.cli import run_starter
+from tests.integration.helpers import run_saga, run_starter
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
@@ -34,20 +34,13 @@ async def _charges_for(http: httpx.AsyncClient, workflow_id: str) -> list[dict[s
     return [c for c in charges if c.get("description") == f"Order {workflow_id}"]
 
 
-async def _run(client: Client, queue: str, data: dict[str, Any], workflow_id: str) -> SagaStatus:
-    prepared = prepare(SAGAS["order"], data, workflow_id=workflow_id)
-    handle, started = await start_saga(client, prepared, queue)
-    assert started
-    return await final_status(handle)
-
-
 async def test_sample_order_charges_once_and_reserves_stock(
     dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
 ) -> None:
     before = {pid: await _stock(services_http, pid) for pid in (1, 2)}
     workflow_id = f"it-order-{uuid.uuid4().hex[:8]}"
 
-    status = await _run(dev_client, dev_worker, SAMPLE, workflow_id)
+    status = await run_saga(dev_client, dev_worker, "order", SAMPLE, workflow_id)
 
     assert status.state is SagaState.COMPLETE, status.model_dump_json(indent=2)
     assert status.result["total"] == "124.76"
@@ -70,7 +63,7 @@ async def test_lost_charge_response_still_charges_exactly_once(
     assert (await services_http.post("/_faults", json=fault)).status_code == 201
     workflow_id = f"it-lost-{uuid.uuid4().hex[:8]}"
 
-    status = await _run(dev_client, dev_worker, SAMPLE, workflow_id)
+    status = await run_saga(dev_client, dev_worker, "order", SAMPLE, workflow_id)
 
     assert status.state is SagaState.COMPLETE
     assert status.steps["process_payment"].attempts == 2
@@ -157,7 +150,7 @@ async def test_sagas_are_listed_by_state_and_correlation_id(
     correlation_id = f"vis-{uuid.uuid4().hex[:8]}"
     data = {**SAMPLE, "correlation_id": correlation_id}
     workflow_id = f"it-vis-{uuid.uuid4().hex[:8]}"
-    status = await _run(dev_client, dev_worker, data, workflow_id)
+    status = await run_saga(dev_client, dev_worker, "order", data, workflow_id)
     assert status.state is SagaState.COMPLETE
 
     query = f'CorrelationId = "{correlation_id}" AND SagaState = "complete"'

@@ -19,7 +19,7 @@ from models.status import SagaState, SagaStatus, StepState
 from runtime.processes import DevServer
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import final_status, start_saga
-from tests.integration.cli import run_starter
+from tests.integration.helpers import run_saga, run_starter
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "registration_sample.json").read_text())
@@ -45,17 +45,10 @@ async def saga_requests(http: httpx.AsyncClient, workflow_id: str) -> list[dict[
     ]
 
 
-async def register(client: Client, queue: str, data: dict[str, Any]) -> SagaStatus:
-    prepared = prepare(SAGAS["register"], data)
-    handle, started = await start_saga(client, prepared, queue)
-    assert started
-    return await final_status(handle)
-
-
 async def test_spec_pro_sample_completes_with_one_correlation_id_on_every_call(
     dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
 ) -> None:
-    status = await register(dev_client, dev_worker, SAMPLE)
+    status = await run_saga(dev_client, dev_worker, "register", SAMPLE)
 
     assert status.state is SagaState.COMPLETE, status.model_dump_json(indent=2)
     assert all(step.state is StepState.COMPLETE for step in status.steps.values())
@@ -137,7 +130,7 @@ async def test_lost_create_response_is_replayed_not_duplicated(
     assert (await services_http.post("/_faults", json=fault)).status_code == 201
     data = unique_email(SAMPLE)
 
-    status = await register(dev_client, dev_worker, data)
+    status = await run_saga(dev_client, dev_worker, "register", data)
 
     assert status.state is SagaState.COMPLETE
     assert status.steps["create_user_account"].attempts == 2
@@ -155,7 +148,7 @@ async def test_rate_limited_welcome_retries_after_the_services_delay(
              "retry_after": 3}  # fmt: skip
     assert (await services_http.post("/_faults", json=fault)).status_code == 201
 
-    status = await register(dev_client, dev_worker, unique_email(SAMPLE))
+    status = await run_saga(dev_client, dev_worker, "register", unique_email(SAMPLE))
 
     assert status.state is SagaState.COMPLETE
     assert status.steps["send_welcome_sequence"].attempts == 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,10 @@ from models.status import (
     StepState,
 )
 from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, make_worker, query_status
+from runtime.temporal import final_status, query_status
 from tests.conftest import _test_server_binary
 from tests.workflows.doubles import NOW, OrderDoubles, always, fail_times
+from tests.workflows.harness import saga_started
 
 SAMPLE = json.loads((Path(__file__).parents[2] / "examples" / "order_sample.json").read_text())
 STEPS = [
@@ -45,21 +46,17 @@ STEPS = [
 Handle = WorkflowHandle[Any, Any]
 
 
-@asynccontextmanager
-async def started(
+def started(
     env: WorkflowEnvironment,
     doubles: OrderDoubles,
     task_queue: str,
     data: dict[str, Any] | None = None,
-) -> AsyncIterator[Handle]:
+) -> AbstractAsyncContextManager[Handle]:
     """A worker with the doubles on ``task_queue`` and one order saga started on it."""
-    prepared = prepare(SAGAS["order"], data or SAMPLE, workflow_id=f"order-{task_queue}")
-    async with make_worker(env.client, task_queue, doubles.all()):
-        handle = await env.client.start_workflow(
-            "OrderProcessingWorkflow", prepared.request, id=prepared.workflow_id,
-            task_queue=task_queue,
-        )  # fmt: skip
-        yield handle
+    return saga_started(
+        env.client, "order", doubles.all(), task_queue, data or SAMPLE,
+        workflow_id=f"order-{task_queue}",
+    )  # fmt: skip
 
 
 async def run_order(

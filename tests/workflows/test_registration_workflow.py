@@ -19,8 +19,8 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus, StepState
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, make_worker, query_status
+from runtime.temporal import final_status, query_status
+from tests.workflows.harness import saga_started
 from tests.workflows.registration_doubles import (
     FakeServices,
     RegistrationDoubles,
@@ -53,13 +53,11 @@ async def started(
     task_queue: str,
     data: dict[str, Any] | None = None,
 ) -> AsyncIterator[Handle]:
-    prepared = prepare(SAGAS["register"], data or SAMPLE, workflow_id=f"reg-{task_queue}")
     try:
-        async with make_worker(env.client, task_queue, doubles.all()):
-            handle = await env.client.start_workflow(
-                "UserRegistrationWorkflow", prepared.request, id=prepared.workflow_id,
-                task_queue=task_queue,
-            )  # fmt: skip
+        async with saga_started(
+            env.client, "register", doubles.all(), task_queue, data or SAMPLE,
+            workflow_id=f"reg-{task_queue}",
+        ) as handle:  # fmt: skip
             yield handle
     finally:
         await doubles.aclose()

@@ -24,9 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.outcomes import retryable
 from adapter import load_template
 from models.status import SagaState, SagaStatus
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, make_worker, query_status
+from runtime.temporal import final_status, query_status
 from tests.workflows.doubles import OrderDoubles, always
+from tests.workflows.harness import saga_started
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE: dict[str, Any] = json.loads((ROOT / "examples" / "order_sample.json").read_text())
@@ -41,12 +41,10 @@ async def run(
     client: Client, doubles: OrderDoubles, task_queue: str, config: Path | None = None
 ) -> SagaStatus:
     template = load_template(config) if config else None
-    prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=f"order-{task_queue}", template=template)
-    async with make_worker(client, task_queue, doubles.all()):
-        handle = await client.start_workflow(
-            "OrderProcessingWorkflow", prepared.request, id=prepared.workflow_id,
-            task_queue=task_queue,
-        )  # fmt: skip
+    async with saga_started(
+        client, "order", doubles.all(), task_queue, SAMPLE,
+        workflow_id=f"order-{task_queue}", template=template,
+    ) as handle:  # fmt: skip
         return await final_status(handle)
 
 
@@ -112,12 +110,10 @@ async def linear_inventory_gaps(
     doubles = OrderDoubles(
         failures={"update_inventory": always(lambda: retryable("INVENTORY_CONFLICT", "busy"))}
     )
-    prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=f"order-linear-{task_queue}")
-    async with make_worker(client, task_queue, doubles.all()):
-        handle = await client.start_workflow(
-            "OrderProcessingWorkflow", prepared.request, id=prepared.workflow_id,
-            task_queue=task_queue,
-        )  # fmt: skip
+    async with saga_started(
+        client, "order", doubles.all(), task_queue, SAMPLE,
+        workflow_id=f"order-linear-{task_queue}",
+    ) as handle:  # fmt: skip
         for _ in range(200):  # bounded poll of the status query
             status = await query_status(handle)
             if status.state is SagaState.AWAITING_INTERVENTION:

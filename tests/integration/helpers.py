@@ -1,4 +1,4 @@
-"""Running the real ``starter.py`` from integration tests."""
+"""What integration tests share: running a saga to its end, and running the real CLI."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from temporalio.client import Client
+
+from models.status import SagaStatus
 from runtime.processes import DevServer
+from runtime.sagas import SAGAS, prepare
+from runtime.temporal import final_status, start_saga
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,3 +34,13 @@ async def run_starter(dev_server: DevServer, queue: str, *args: str) -> Finished
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode is not None
     return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+async def run_saga(
+    client: Client, queue: str, saga: str, data: dict[str, Any], workflow_id: str | None = None
+) -> SagaStatus:
+    """Start a new saga the way ``starter.py`` does and wait for its final status."""
+    prepared = prepare(SAGAS[saga], data, workflow_id=workflow_id)
+    handle, started = await start_saga(client, prepared, queue)
+    assert started
+    return await final_status(handle)
