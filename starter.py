@@ -25,8 +25,9 @@ from typing import Any
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from adapter import ConfigError, build_plan, load_template
-from adapter.errors import problems_of
+from adapter.errors import ConfigError, problems_of
+from adapter.loader import load_template
+from adapter.policy import build_plan
 from adapter.report import render_plan
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
 from runtime.cli import exit_now

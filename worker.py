@@ -1,16 +1,21 @@
-"""Run a worker: every saga's workflows and activities on one task queue.
+"""Run saga workers: every saga's workflows and activities on one task queue.
 
     python worker.py [--address HOST:PORT] [--namespace NS] [--task-queue Q]
+                     [--processes N] [--metrics-port P] [--runner sandboxed|unsandboxed] ...
 
-Defaults come from TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default) and
-TEMPORAL_TASK_QUEUE (sagas). Service URLs come from the configs, overridable with
-SAGA_SERVICES_URL or SAGA_URL_<STEP>. SIGINT/SIGTERM stop it gracefully.
+Connection defaults come from TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE
+(default) and TEMPORAL_TASK_QUEUE (sagas); worker settings from the SAGA_WORKER_*
+variables (``--help`` lists them with their defaults). Service URLs come from the configs,
+overridable with SAGA_SERVICES_URL or SAGA_URL_<STEP>. SIGINT/SIGTERM stop every process
+gracefully.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -19,51 +24,88 @@ from datetime import timedelta
 import httpx
 import structlog
 
-from adapter import ConfigError
+from adapter.errors import ConfigError
 from runtime.cli import exit_now
 from runtime.logs import configure_logging
 from runtime.temporal import TemporalSettings, activities_for, connect, make_worker, service_client
+from runtime.workers import WorkerSettings
 
 log = structlog.get_logger("worker")
 
 
-def parse_args(argv: list[str] | None = None) -> TemporalSettings:
+def parse_args(argv: list[str] | None = None) -> tuple[TemporalSettings, WorkerSettings]:
     defaults = TemporalSettings.from_env()
-    parser = argparse.ArgumentParser(description="Run a saga worker.")
-    parser.add_argument("--address", default=defaults.address)
-    parser.add_argument("--namespace", default=defaults.namespace)
-    parser.add_argument("--task-queue", default=defaults.task_queue)
+    parser = argparse.ArgumentParser(
+        description="Run saga workers (workflows and activities of every saga).",
+    )
+    parser.add_argument(
+        "--address", default=defaults.address, help="[TEMPORAL_ADDRESS; default localhost:7233]"
+    )
+    parser.add_argument(
+        "--namespace", default=defaults.namespace, help="[TEMPORAL_NAMESPACE; default default]"
+    )
+    parser.add_argument(
+        "--task-queue", default=defaults.task_queue, help="[TEMPORAL_TASK_QUEUE; default sagas]"
+    )
+    try:
+        worker_defaults = WorkerSettings.from_env()
+    except ValueError as err:
+        parser.error(str(err))
+    WorkerSettings.add_arguments(parser, worker_defaults)
     args = parser.parse_args(argv)
-    return replace(
+    try:
+        worker = WorkerSettings.from_arguments(args)
+    except ValueError as err:
+        parser.error(str(err))
+    temporal = replace(
         defaults, address=args.address, namespace=args.namespace, task_queue=args.task_queue
     )
+    return temporal, worker
 
 
-async def run(settings: TemporalSettings) -> None:
-    client = await connect(settings)
+async def run(settings: TemporalSettings, worker_settings: WorkerSettings) -> None:
+    client = await connect(settings, worker_settings.telemetry_runtime())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(limits=_http_limits(worker_settings)) as http:
         worker = make_worker(
             client,
             settings.task_queue,
             activities_for(service_client(http)),
+            worker_settings,
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
         async with worker:
-            log.info("worker_started", address=settings.address, task_queue=settings.task_queue)
+            log.info(
+                "worker_started",
+                address=settings.address,
+                task_queue=settings.task_queue,
+                runner=worker_settings.runner.value,
+                metrics_port=worker_settings.metrics_port or None,
+            )
             await stop.wait()
             log.info("worker_stopping")
     log.info("worker_stopped")
 
 
-def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    settings = parse_args(argv)
+def _http_limits(settings: WorkerSettings) -> httpx.Limits:
+    """One pooled connection per activity slot, so a full worker does not queue on the pool."""
+    return httpx.Limits(
+        max_connections=settings.max_activities, max_keepalive_connections=settings.max_activities
+    )
+
+
+def serve(settings: TemporalSettings, worker_settings: WorkerSettings) -> int:
+    """Run one worker process until it is told to stop."""
     try:
-        asyncio.run(run(settings))
+        if worker_settings.uvloop:
+            import uvloop
+
+            uvloop.run(run(settings, worker_settings))
+        else:
+            asyncio.run(run(settings, worker_settings))
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 2
@@ -71,6 +113,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worker error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _child(settings: TemporalSettings, worker_settings: WorkerSettings) -> None:
+    configure_logging()
+    sys.exit(serve(settings, worker_settings))
+
+
+def serve_processes(settings: TemporalSettings, worker_settings: WorkerSettings) -> int:
+    """``--processes N``: N worker processes; a signal to this one stops them all."""
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(
+            target=_child, args=(settings, worker_settings.for_process(i)), name=f"worker-{i}"
+        )
+        for i in range(worker_settings.processes)
+    ]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    for child in children:
+        child.join()
+    return max((child.exitcode or 0) for child in children)
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    settings, worker_settings = parse_args(argv)
+    if worker_settings.processes > 1:
+        return serve_processes(settings, worker_settings)
+    return serve(settings, worker_settings)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from adapter.backoff import strategy_delay
-from adapter.plan import RetryRules
 from models.envelope import StepOutput
+from models.plan import RetryRules
 
 log = structlog.get_logger("activities.step")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from adapter.plan import Backoff, StrategyPlan
+from models.plan import Backoff, StrategyPlan
 
 JITTER = 0.10
 """Tasker adds a small random jitter to every delay: ±10 %."""

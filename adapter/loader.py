@@ -25,7 +25,7 @@ from adapter.models import (
     StepTemplate,
     TaskTemplate,
 )
-from adapter.plan import Backoff, InterventionTimeoutAction, OnExhausted
+from models.plan import Backoff, InterventionTimeoutAction, OnExhausted
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapter.errors import ConfigWarning
-from adapter.plan import Backoff, InterventionTimeoutAction, OnExhausted
+from models.plan import Backoff, InterventionTimeoutAction, OnExhausted
 
 DEFAULT_RETRY_LIMIT = 3
 DEFAULT_TIMEOUT_SECONDS = 30.0

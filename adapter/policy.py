@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapter.models import ContextOverride, RetryStrategy, StepTemplate, TaskTemplate
-from adapter.plan import RetryPlan, SagaPlan, StepPlan, StrategyPlan
+from models.plan import RetryPlan, SagaPlan, StepPlan, StrategyPlan
 
 DEFAULT_RETRY = RetryPlan(
     maximum_attempts=3,

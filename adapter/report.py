@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from adapter.models import TaskTemplate
-from adapter.plan import Backoff, SagaPlan, StepPlan, StrategyPlan
 from adapter.policy import build_plan
 from models.events import EMITTED
+from models.plan import Backoff, SagaPlan, StepPlan, StrategyPlan
 
 HEADERS = ("step", "depends on", "attempts", "timeout", "backoff", "strategies", "saga")
 

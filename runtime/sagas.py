@@ -15,9 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from adapter import FieldError, SagaPlan, build_plan, load_template, validate_input
+from adapter.loader import load_template
 from adapter.models import TaskTemplate
+from adapter.policy import build_plan
+from adapter.schema import FieldError, validate_input
 from models.order import OrderInput
+from models.plan import SagaPlan
 from models.registration import RegistrationInput
 from workflows.order_processing import OrderProcessingWorkflow, OrderRequest
 from workflows.user_registration import RegistrationRequest, UserRegistrationWorkflow

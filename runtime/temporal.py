@@ -21,6 +21,7 @@ from temporalio.common import (
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
@@ -30,6 +31,7 @@ from activities.registration import RegistrationActivities
 from adapter.urls import service_urls
 from models.status import SagaState, SagaStatus
 from runtime.sagas import SAGAS, Prepared
+from runtime.workers import WorkerSettings
 from workflows.visibility import CORRELATION_ID, SAGA_STATE
 
 
@@ -50,9 +52,13 @@ class TemporalSettings:
         )
 
 
-async def connect(settings: TemporalSettings) -> Client:
+async def connect(settings: TemporalSettings, runtime: Runtime | None = None) -> Client:
+    """A client with the project's data converter; ``runtime`` carries metrics settings."""
     return await Client.connect(
-        settings.address, namespace=settings.namespace, data_converter=pydantic_data_converter
+        settings.address,
+        namespace=settings.namespace,
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
 
 
@@ -73,13 +79,16 @@ def make_worker(
     client: Client,
     task_queue: str,
     activities: Sequence[Any],
+    settings: WorkerSettings | None = None,
     **options: Any,
 ) -> Worker:
+    """A worker for every saga; the same settings (and sandbox passthrough) everywhere."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[saga.workflow for saga in SAGAS.values()],
         activities=list(activities),
+        **(settings or WorkerSettings()).worker_options(),
         **options,
     )
 

@@ -11,7 +11,6 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import workflow
 
-from adapter.plan import SagaPlan
 from models.order import (
     CartValidation,
     CreateOrderInput,
@@ -27,6 +26,7 @@ from models.order import (
     ValidateCartInput,
     reservation_order_id,
 )
+from models.plan import SagaPlan
 from models.status import SagaStatus
 from workflows.saga import SagaWorkflow
 from workflows.steps import Results, StepRunner, StepSpec, new_correlation_id, result_of

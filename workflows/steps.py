@@ -26,8 +26,8 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
-from adapter.plan import InterventionTimeoutAction, OnExhausted, RetryRules, SagaPlan, StepPlan
 from models.envelope import StepOutput
+from models.plan import InterventionTimeoutAction, OnExhausted, RetryRules, SagaPlan, StepPlan
 from models.status import (
     CompensationStatus,
     Intervention,

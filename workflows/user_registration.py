@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import workflow
 
-from adapter.plan import SagaPlan
+from models.plan import SagaPlan
 from models.registration import (
     BillingResult,
     CreateUserInput,

@@ -13,16 +13,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapter import (
-    ConfigError,
-    OnExhausted,
-    build_plan,
-    load_template,
-    validate_input,
-)
+from adapter.errors import ConfigError
+from adapter.loader import load_template
 from adapter.models import RetryStrategy, TaskTemplate
-from adapter.plan import Backoff, InterventionTimeoutAction
+from adapter.policy import build_plan
+from adapter.schema import validate_input
 from adapter.urls import service_urls
+from models.plan import Backoff, InterventionTimeoutAction, OnExhausted
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference" / "tasker-configs"

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.step import apply_rules
 from adapter.backoff import JITTER, base_delay, jittered, strategy_delay
-from adapter.plan import Backoff, RetryRules, StrategyPlan
+from models.plan import Backoff, RetryRules, StrategyPlan
 
 bases = st.floats(min_value=0.01, max_value=600, allow_nan=False)
 caps = st.one_of(st.none(), st.floats(min_value=0.01, max_value=3600, allow_nan=False))

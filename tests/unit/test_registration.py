@@ -30,8 +30,10 @@ from activities.registration import (
     status_body,
     welcome_body,
 )
-from adapter import OnExhausted, build_plan, validate_input
+from adapter.policy import build_plan
+from adapter.schema import validate_input
 from adapter.urls import service_urls
+from models.plan import OnExhausted
 from models.registration import (
     BillingAddress,
     BillingInfo,

@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.outcomes import retryable
-from adapter import load_template
+from adapter.loader import load_template
 from models.status import SagaState, SagaStatus
 from runtime.temporal import final_status, query_status
 from tests.workflows.doubles import OrderDoubles, always

@@ -1,0 +1,195 @@
+"""How a worker process runs: slots, cache, workflow runner, event loop, metrics.
+
+Every value is a flag of ``worker.py`` and an environment variable, with the defaults
+below. The sandboxed runner passes :data:`PASSTHROUGH_MODULES` through: the sandbox then
+imports them once per process instead of once per workflow run (re-importing them, and
+rebuilding their pydantic models, is what made a loaded worker livelock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from enum import StrEnum
+from typing import Any
+
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+PASSTHROUGH_MODULES = ("models",)
+"""Run-time data shared with workflows: plain pydantic models and pure helpers, no I/O."""
+
+
+class RunnerKind(StrEnum):
+    SANDBOXED = "sandboxed"
+    UNSANDBOXED = "unsandboxed"
+
+
+@dataclass(frozen=True)
+class _Option:
+    flag: str
+    env: str
+    help: str
+
+
+_OPTIONS: Mapping[str, _Option] = {
+    "max_workflow_tasks": _Option(
+        "--max-workflow-tasks",
+        "SAGA_WORKER_MAX_WORKFLOW_TASKS",
+        "workflow tasks processed at once (slots)",
+    ),
+    "max_activities": _Option(
+        "--max-activities", "SAGA_WORKER_MAX_ACTIVITIES", "activities run at once (slots)"
+    ),
+    "max_cached_workflows": _Option(
+        "--max-cached-workflows",
+        "SAGA_WORKER_MAX_CACHED_WORKFLOWS",
+        "sticky cache: workflows kept in memory between tasks (0 replays every task)",
+    ),
+    "runner": _Option(
+        "--runner",
+        "SAGA_WORKER_RUNNER",
+        "sandboxed (default: determinism checks, models passed through) or unsandboxed "
+        "(less CPU per task, no protection against non-deterministic code)",
+    ),
+    "uvloop": _Option("--uvloop", "SAGA_WORKER_UVLOOP", "run the event loop on uvloop (1/0)"),
+    "processes": _Option(
+        "--processes", "SAGA_WORKER_PROCESSES", "worker processes started by this command"
+    ),
+    "metrics_port": _Option(
+        "--metrics-port",
+        "SAGA_WORKER_METRICS_PORT",
+        "Prometheus /metrics port (0: off); process i of --processes uses port+i",
+    ),
+    "metrics_host": _Option(
+        "--metrics-host", "SAGA_WORKER_METRICS_HOST", "address the metrics endpoint binds to"
+    ),
+}
+
+
+def _flag(value: str) -> bool:
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected 1/0, true/false, yes/no or on/off, got {value!r}")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """One worker process's tuning; the defaults are what ``worker.py`` runs with."""
+
+    max_workflow_tasks: int = 100
+    max_activities: int = 100
+    max_cached_workflows: int = 1000
+    runner: RunnerKind = RunnerKind.SANDBOXED
+    uvloop: bool = False
+    processes: int = 1
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        for name in ("max_workflow_tasks", "max_activities", "processes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{_OPTIONS[name].flag} must be at least 1")
+        if self.max_cached_workflows < 0:
+            raise ValueError("--max-cached-workflows must be 0 or more")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError("--metrics-port must be between 0 and 65535")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
+        """Defaults overridden by the ``SAGA_WORKER_*`` variables."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = environ.get(_OPTIONS[field.name].env)
+            if raw is not None:
+                values[field.name] = _parse(field.name, raw, _OPTIONS[field.name].env)
+        return cls(**values)
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser, defaults: WorkerSettings) -> None:
+        group = parser.add_argument_group("worker settings (flag, or environment variable)")
+        for field in fields(cls):
+            option = _OPTIONS[field.name]
+            default = getattr(defaults, field.name)
+            group.add_argument(
+                option.flag,
+                dest=field.name,
+                default=_shown(default),
+                metavar=_metavar(default),
+                help=f"{option.help} [{option.env}; default {_shown(getattr(cls, field.name))}]",
+            )
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> WorkerSettings:
+        return cls(**{f.name: _parse(f.name, getattr(args, f.name), _OPTIONS[f.name].flag)
+                      for f in fields(cls)})  # fmt: skip
+
+    def for_process(self, index: int) -> WorkerSettings:
+        """The settings of process ``index`` of ``processes``: its own metrics port."""
+        port = self.metrics_port + index if self.metrics_port else 0
+        return replace(self, processes=1, metrics_port=port)
+
+    def workflow_runner(self) -> WorkflowRunner:
+        if self.runner is RunnerKind.UNSANDBOXED:
+            return UnsandboxedWorkflowRunner()
+        return SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        )
+
+    def worker_options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`temporalio.worker.Worker`."""
+        return {
+            "max_concurrent_workflow_tasks": self.max_workflow_tasks,
+            "max_concurrent_activities": self.max_activities,
+            "max_cached_workflows": self.max_cached_workflows,
+            "workflow_runner": self.workflow_runner(),
+        }
+
+    def telemetry_runtime(self) -> Runtime | None:
+        """A Temporal runtime exporting the SDK's metrics to Prometheus, when asked for."""
+        if not self.metrics_port:
+            return None
+        address = f"{self.metrics_host}:{self.metrics_port}"
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
+def _shown(default: object) -> str:
+    if isinstance(default, bool):
+        return "1" if default else "0"
+    if isinstance(default, RunnerKind):
+        return default.value
+    return str(default)
+
+
+def _metavar(default: object) -> str:
+    if isinstance(default, bool):
+        return "1|0"
+    if isinstance(default, RunnerKind):
+        return "|".join(kind.value for kind in RunnerKind)
+    return "N" if isinstance(default, int) else "HOST"
+
+
+def _parse(name: str, raw: str, where: str) -> Any:
+    """One setting from its text; a bad value names the flag or variable it came from."""
+    default = getattr(WorkerSettings, name)
+    try:
+        if isinstance(default, bool):
+            return _flag(raw)
+        if isinstance(default, RunnerKind):
+            return RunnerKind(raw.strip().lower())
+        if isinstance(default, int):
+            return int(raw)
+        return raw
+    except ValueError:
+        expected = {
+            bool: "1 or 0",
+            RunnerKind: " or ".join(kind.value for kind in RunnerKind),
+            int: "a whole number",
+        }.get(type(default), "text")
+        raise ValueError(f"{where}: expected {expected}, got {raw!r}") from None

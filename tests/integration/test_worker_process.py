@@ -1,0 +1,114 @@
+"""``worker.py`` as its users run it: its own process(es), settings from flags, and the
+SDK's Prometheus metrics on the configured port."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from models.status import SagaState
+from runtime.ports import free_port
+from runtime.processes import DevServer
+from tests.integration.helpers import ROOT, run_saga
+
+SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
+OVERLOAD_SIGNALS = (
+    "temporal_activity_schedule_to_start_latency",
+    "temporal_workflow_task_schedule_to_start_latency",
+    "temporal_worker_task_slots_available",
+    "temporal_worker_task_slots_used",
+)
+
+
+def _scrape(port: int) -> str | None:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
+    except httpx.HTTPError:
+        return None
+    return response.text if response.status_code == 200 else None
+
+
+@contextmanager
+def worker_process(
+    dev_server: DevServer, queue: str, *flags: str, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``python worker.py`` on ``queue``; stopped with SIGTERM (then killed) by its PID."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "worker.py", "--address", dev_server.address,
+             "--task-queue", queue, *flags],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_metrics(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while _scrape(port) is None:
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"no metrics on {port}: {log.read_text()}"
+        time.sleep(0.1)
+
+
+async def test_worker_serves_prometheus_metrics_after_a_saga(
+    dev_server: DevServer, dev_client: Client, services: object, tmp_path: Path
+) -> None:
+    queue = f"wp-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    log = tmp_path / "worker.log"
+    with worker_process(dev_server, queue, "--metrics-port", str(port), log=log) as process:
+        _wait_for_metrics(port, process, log)
+        status = await run_saga(dev_client, queue, "order", SAMPLE, f"wp-order-{queue}")
+        metrics = _scrape(port)
+    assert status.state is SagaState.COMPLETE, log.read_text()
+    assert metrics is not None
+    for name in OVERLOAD_SIGNALS:
+        assert name in metrics, f"{name} missing from /metrics"
+    assert 'activity_type="process_payment"' in metrics
+    assert 'workflow_type="OrderProcessingWorkflow"' in metrics
+
+
+async def test_processes_flag_starts_that_many_workers_with_their_own_metrics(
+    dev_server: DevServer, dev_client: Client, services: object, tmp_path: Path
+) -> None:
+    queue = f"wp-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    while _scrape(port + 1) is not None:
+        port = free_port()
+    log = tmp_path / "workers.log"
+    flags = ("--processes", "2", "--metrics-port", str(port), "--runner", "unsandboxed")
+    with worker_process(dev_server, queue, *flags, log=log) as process:
+        _wait_for_metrics(port, process, log)
+        _wait_for_metrics(port + 1, process, log)
+        status = await run_saga(dev_client, queue, "order", SAMPLE, f"wp-order-{queue}")
+        assert status.state is SagaState.COMPLETE, log.read_text()
+        pollers = await dev_client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=dev_client.namespace,
+                task_queue=TaskQueue(name=queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+    identities = {poller.identity for poller in pollers.pollers}
+    assert len(identities) == 2, identities
+    assert process.returncode == 0, log.read_text()
