@@ -117,7 +117,7 @@ def step_activity(
     # parameters (not the wrapped function's) with plain classes, not strings or unions.
     del run.__wrapped__
     annotations: dict[str, Any] = typing.get_type_hints(fn)
-    annotations["rules"] = RetryRules
+    annotations["rules"] = RetryRules | None
     annotations["return"] = StepOutput
     run.__annotations__ = annotations
     return run

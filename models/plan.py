@@ -80,13 +80,6 @@ class RetryRules(BaseModel):
     maximum_attempts: int = Field(ge=0)
     strategies: list[StrategyPlan] = Field(default_factory=list)
 
-    @classmethod
-    def plain(cls, retry: RetryPlan) -> RetryRules:
-        """No rules beyond Temporal's own policy (compensations)."""
-        return cls(
-            attempt_limit=max(retry.maximum_attempts, 1), maximum_attempts=retry.maximum_attempts
-        )
-
     def strategy_for(self, error_type: str | None) -> StrategyPlan | None:
         return next((s for s in self.strategies if s.matches(error_type)), None)
 
@@ -111,9 +104,14 @@ class StepPlan(BaseModel):
     """The step's own limit (``default_retry_limit``); 0 means ``retry.maximum_attempts``."""
     strategies: list[StrategyPlan] = Field(default_factory=list)
 
-    def rules(self) -> RetryRules:
+    def rules(self) -> RetryRules | None:
+        """What the activity must be told beyond its retry policy; None when nothing (the
+        activity then reads its limit from the policy, and the history stays smaller)."""
+        limit = self.attempt_limit or self.retry.maximum_attempts
+        if not self.strategies and limit == self.retry.maximum_attempts:
+            return None
         return RetryRules(
-            attempt_limit=self.attempt_limit or self.retry.maximum_attempts,
+            attempt_limit=limit,
             maximum_attempts=self.retry.maximum_attempts,
             strategies=self.strategies,
         )

@@ -41,6 +41,9 @@ class StepStatus(BaseModel):
     error: StepError | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    result_in_history: bool = False
+    """Set in a finished saga's stored document only: ``result`` is the step activity's
+    result, left out because the history holds it already (readers put it back)."""
 
 
 class CompensationStatus(BaseModel):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
     WorkflowFailureError,
@@ -19,7 +20,6 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
@@ -29,7 +29,9 @@ from activities.client import DEFAULT_HTTP_TIMEOUT, ServiceClient
 from activities.order import OrderActivities
 from activities.registration import RegistrationActivities
 from adapter.urls import service_urls
+from models.envelope import StepOutput
 from models.status import SagaState, SagaStatus
+from runtime.converter import DATA_CONVERTER
 from runtime.sagas import SAGAS, Prepared
 from runtime.workers import WorkerSettings
 from workflows.visibility import CORRELATION_ID, SAGA_STATE
@@ -57,7 +59,7 @@ async def connect(settings: TemporalSettings, runtime: Runtime | None = None) ->
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         runtime=runtime,
     )
 
@@ -128,14 +130,43 @@ async def start_saga(
 
 
 async def final_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:
-    """Wait for the saga to end and return its status document, whatever the outcome."""
+    """Wait for the saga to end and return its status document, whatever the outcome, with
+    every step result in place (the stored document leaves activity results out)."""
     try:
-        return SagaStatus.model_validate(await handle.result())
+        status = SagaStatus.model_validate(await handle.result())
     except WorkflowFailureError as err:
         cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.details:
-            return SagaStatus.model_validate(cause.details[0])
-        return await query_status(handle)
+        if not (isinstance(cause, ApplicationError) and cause.details):
+            return await query_status(handle)
+        status = SagaStatus.model_validate(cause.details[0])
+    await restore_step_results(handle, status)
+    return status
+
+
+async def restore_step_results(handle: WorkflowHandle[Any, Any], status: SagaStatus) -> None:
+    """Put back the results a finished saga's document left in the history: each step's
+    last completed activity (activities are summarised with their step's name)."""
+    wanted = {name for name, step in status.steps.items() if step.result_in_history}
+    if not wanted:
+        return
+    converter = DATA_CONVERTER
+    step_of: dict[int, str] = {}
+    results: dict[str, Payload] = {}
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            summary = event.user_metadata.summary
+            if summary.data:
+                [name] = await converter.decode([summary], [str])
+                step_of[event.event_id] = name
+        elif event.HasField("activity_task_completed_event_attributes"):
+            completed = event.activity_task_completed_event_attributes
+            name = step_of.get(completed.scheduled_event_id, "")
+            if name in wanted and completed.result.payloads:
+                results[name] = completed.result.payloads[0]
+    for name, payload in results.items():
+        [output] = await converter.decode([payload], [StepOutput])
+        step = status.steps[name]
+        step.result, step.result_in_history = output.result, False
 
 
 async def query_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from runtime.converter import DATA_CONVERTER
 from runtime.ports import free_port
 from runtime.processes import DevServer, Services
 from runtime.temporal import (
@@ -42,7 +42,7 @@ def _test_server_binary() -> str:
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_test_server_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     yield env
     await env.shutdown()

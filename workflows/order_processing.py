@@ -111,7 +111,7 @@ class OrderProcessingWorkflow(SagaWorkflow):
     async def run(self, request: OrderRequest) -> SagaStatus:
         results = await self.run_steps()
         self._status.result = order_outcome(results, self._status)
-        return self._status
+        return self.runner.final_document()
 
 
 def order_outcome(results: Results, status: SagaStatus) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class SagaWorkflow:
         try:
             return await self.runner.run()
         except SagaEnded as ended:
-            raise saga_failure(self._status, ended) from None
+            raise saga_failure(self.runner.final_document(), ended) from None
 
     @workflow.query
     def status(self) -> SagaStatus:

@@ -101,7 +101,7 @@ async def call_activity(
     start_to_close: timedelta,
     retry: RetryPolicy,
     summary: str,
-    rules: RetryRules,
+    rules: RetryRules | None,
 ) -> StepOutput:
     """Run one activity; translate its failure into a :class:`StepFailed` with attempts.
 
@@ -148,6 +148,9 @@ def _step_failed(err: ActivityError, maximum_attempts: int) -> StepFailed:
         error = StepError(type=type(cause).__name__, message=message, non_retryable=False)
     if err.retry_state is RetryState.NON_RETRYABLE_FAILURE:
         error = error.model_copy(update={"non_retryable": True})
+    elif err.retry_state is RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        # A step without rules of its own: its limit is its retry policy's.
+        error.message += f" (gave up after step limit: {maximum_attempts} attempts)"
     return StepFailed(error, attempts)
 
 
@@ -164,6 +167,8 @@ class StepRunner:
         self.results: dict[str, dict[str, Any]] = {}
         self._undo: list[tuple[str, str, Callable[[Results], BaseModel]]] = []
         self._decision: InterventionRequest | None = None
+        self._activity_results: set[str] = set()
+        """Steps whose result is their activity's, already recorded in the history."""
         for step in plan.steps:
             status.steps.setdefault(step.name, StepStatus())
         status.overrides = list(plan.overrides)
@@ -251,6 +256,10 @@ class StepRunner:
         status = self.status.steps[name]
         status.state = state
         status.result = result
+        if state is StepState.COMPLETE:
+            self._activity_results.add(name)
+        else:
+            self._activity_results.discard(name)
         status.started_at = status.started_at or workflow.now()
         status.finished_at = workflow.now()
         if result is not None:
@@ -364,7 +373,7 @@ class StepRunner:
                     start_to_close=timedelta(seconds=self.plan.compensation_timeout_seconds),
                     retry=self.plan.compensation_retry.to_temporal(),
                     summary=f"compensate {for_step}",
-                    rules=RetryRules.plain(self.plan.compensation_retry),
+                    rules=None,
                 )
             except StepFailed as failed:
                 record.state, record.error, record.attempts = (
@@ -383,6 +392,17 @@ class StepRunner:
                 step_status.state = StepState.COMPENSATED
 
     # -- status ----------------------------------------------------------------------------
+
+    def final_document(self) -> SagaStatus:
+        """The status document a finished saga leaves in its history (result or failure
+        details): each activity's result is in the history already, so it is left out here
+        and marked; :func:`runtime.temporal.final_status` puts it back for readers."""
+        final = self.status.model_copy(deep=True)
+        for name in self._activity_results:
+            step = final.steps[name]
+            if step.result is not None:
+                step.result, step.result_in_history = None, True
+        return final
 
     def _set_state(self, state: SagaState) -> None:
         self.status.state = state

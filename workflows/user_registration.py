@@ -133,7 +133,7 @@ class UserRegistrationWorkflow(SagaWorkflow):
     async def run(self, request: RegistrationRequest) -> SagaStatus:
         results = await self.run_steps()
         self._status.result = registration_outcome(request.registration, results, self._status)
-        return self._status
+        return self.runner.final_document()
 
 
 def completed_steps(status: SagaStatus) -> list[str]:

@@ -17,9 +17,13 @@ ALL = (SAGA_STATE, CORRELATION_ID)
 
 def publish_state(state: str, correlation_id: str) -> None:
     """Upsert ``SagaState`` and ``CorrelationId`` when the saga was started with them
-    enabled (the starter sets ``SagaState`` at start; a generated correlation id is
-    published here)."""
-    if workflow.info().typed_search_attributes.get(SAGA_STATE) is not None:
-        workflow.upsert_search_attributes(
-            [SAGA_STATE.value_set(state), CORRELATION_ID.value_set(correlation_id)]
-        )
+    enabled (the starter sets ``SagaState`` at start, and ``CorrelationId`` when the input
+    has one) and they changed: an upsert is a history event."""
+    current = workflow.info().typed_search_attributes
+    if current.get(SAGA_STATE) is None:
+        return
+    if current.get(SAGA_STATE) == state and current.get(CORRELATION_ID) == correlation_id:
+        return
+    workflow.upsert_search_attributes(
+        [SAGA_STATE.value_set(state), CORRELATION_ID.value_set(correlation_id)]
+    )

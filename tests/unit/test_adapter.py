@@ -275,12 +275,22 @@ def test_plan_translates_retry_limits_and_timeouts() -> None:
 def test_plan_retry_policy_for_temporal() -> None:
     step = build_plan(load_template(PROJECT_CONFIG)).step("send_confirmation")
     policy = step.retry.to_temporal()
-    assert step.rules().attempt_limit == 5
+    rules = step.rules()
+    assert rules is not None
+    assert rules.attempt_limit == 5
     assert policy.maximum_attempts == 10
     assert policy.initial_interval == timedelta(seconds=2)
     assert policy.backoff_coefficient == 2.0
     assert policy.maximum_interval == timedelta(seconds=30)
     assert step.start_to_close == timedelta(seconds=10)
+
+
+def test_steps_without_strategies_send_no_rules() -> None:
+    """Their limit is their retry policy's: the activity reads it from there."""
+    plan = build_plan(load_template(PROJECT_CONFIG))
+    assert plan.step("validate_cart").rules() is None
+    assert plan.step("create_order").rules() is None
+    assert plan.step("process_payment").rules() is not None
 
 
 def test_plan_not_retryable_means_one_attempt(write: Writer) -> None:

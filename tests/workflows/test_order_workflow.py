@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -29,6 +28,7 @@ from models.status import (
     SagaStatus,
     StepState,
 )
+from runtime.converter import DATA_CONVERTER
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import final_status, query_status
 from tests.conftest import _test_server_binary
@@ -422,7 +422,7 @@ async def own_env() -> AsyncIterator[WorkflowEnvironment]:
     activity did (the activity is told to cancel, the workflow does not wait for it), which
     would make every later test in a shared server wait in real time."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_test_server_binary(), data_converter=pydantic_data_converter
+        test_server_existing_path=_test_server_binary(), data_converter=DATA_CONVERTER
     )
     yield env
     await env.shutdown()

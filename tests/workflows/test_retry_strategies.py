@@ -84,6 +84,22 @@ async def test_other_retryable_errors_keep_the_step_limit(
     assert "step limit: 3 attempts" in error.message
 
 
+async def test_a_step_without_rules_takes_its_limit_from_the_retry_policy(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """validate_cart has no strategies, so the workflow sends it no rules at all."""
+    doubles = OrderDoubles(
+        failures={"validate_cart": always(lambda: retryable("SERVICE_UNAVAILABLE", "503"))}
+    )
+    status = await run(ts_env.client, doubles, task_queue)
+
+    assert status.state is SagaState.ERROR
+    assert doubles.attempts["validate_cart"] == 3
+    error = status.steps["validate_cart"].error
+    assert error is not None
+    assert "step limit: 3 attempts" in error.message
+
+
 async def test_changing_a_number_in_the_config_changes_behaviour(
     ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> None:
