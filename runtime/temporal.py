@@ -22,7 +22,6 @@ from temporalio.common import (
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities.client import DEFAULT_HTTP_TIMEOUT, ServiceClient
@@ -100,20 +99,14 @@ async def start_saga(
 ) -> tuple[WorkflowHandle[Any, Any], bool]:
     """Start, or attach to the saga already holding this id. Returns (handle, started_now).
 
-    The id comes from the request, so submitting the same request twice runs one saga.
+    The id comes from the request, so submitting the same request twice runs one saga. One
+    call: the server refuses a second start of the id (running or finished) and we attach.
     """
     pairs: list[SearchAttributePair[Any]] = []
     if visibility:
         pairs.append(SearchAttributePair(SAGA_STATE, SagaState.IN_PROGRESS.value))
         if prepared.correlation_id:
             pairs.append(SearchAttributePair(CORRELATION_ID, prepared.correlation_id))
-    existing = client.get_workflow_handle(prepared.workflow_id)
-    try:
-        await existing.describe()
-        return existing, False
-    except RPCError as err:
-        if err.status is not RPCStatusCode.NOT_FOUND:
-            raise
     try:
         handle = await client.start_workflow(
             prepared.saga.workflow.run,  # type: ignore[attr-defined]
@@ -122,10 +115,11 @@ async def start_saga(
             task_queue=task_queue,
             search_attributes=TypedSearchAttributes(pairs),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
     except WorkflowAlreadyStartedError:
-        return existing, False
+        # Running or finished: either way the request is already handled; attach to it.
+        return client.get_workflow_handle(prepared.workflow_id), False
     return handle, True
 
 
