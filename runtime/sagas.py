@@ -24,8 +24,9 @@ from adapter.schema import FieldError, validate_input
 from models.order import OrderInput
 from models.plan import SagaPlan
 from models.registration import RegistrationInput
-from workflows.order_processing import OrderProcessingWorkflow, OrderRequest
-from workflows.user_registration import RegistrationRequest, UserRegistrationWorkflow
+from models.requests import OrderRequest, RegistrationRequest
+from workflows.order_processing import OrderProcessingWorkflow
+from workflows.user_registration import UserRegistrationWorkflow
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 

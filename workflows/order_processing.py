@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 from models.order import (
     CartValidation,
     CreateOrderInput,
     InventoryResult,
-    OrderInput,
     OrderResult,
     PaymentResult,
     ProcessPaymentInput,
@@ -26,17 +24,10 @@ from models.order import (
     ValidateCartInput,
     reservation_order_id,
 )
-from models.plan import SagaPlan
+from models.requests import OrderRequest
 from models.status import SagaStatus
 from workflows.saga import SagaWorkflow
 from workflows.steps import Results, StepRunner, StepSpec, new_correlation_id, result_of
-
-
-class OrderRequest(BaseModel):
-    """Workflow argument: the customer's order and the plan it runs with."""
-
-    order: OrderInput
-    plan: SagaPlan
 
 
 @workflow.defn(name="OrderProcessingWorkflow")

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 
-from models.plan import SagaPlan
 from models.registration import (
     BillingResult,
     CreateUserInput,
@@ -30,6 +28,7 @@ from models.registration import (
     preferences_fallback,
     welcome_failed,
 )
+from models.requests import RegistrationRequest
 from models.status import SagaStatus, StepError, StepState
 from workflows.saga import SagaWorkflow, parallel_savings, step_timings
 from workflows.steps import Results, Skip, StepRunner, StepSpec, new_correlation_id, result_of
@@ -37,13 +36,6 @@ from workflows.steps import Results, Skip, StepRunner, StepSpec, new_correlation
 PARALLEL_BRANCH = ("setup_billing_profile", "initialize_preferences")
 FINAL_STEP = "update_user_status"
 DONE_STATES = {StepState.COMPLETE, StepState.SKIPPED, StepState.RESOLVED_MANUALLY}
-
-
-class RegistrationRequest(BaseModel):
-    """Workflow argument: the registration and the plan it runs with."""
-
-    registration: RegistrationInput
-    plan: SagaPlan
 
 
 def _error(error: StepError) -> str:

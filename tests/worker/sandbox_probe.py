@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from types import ModuleType
 from typing import Any
 
 import temporalio.workflow
+from pydantic import BaseModel
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from runtime.workers import WorkerSettings
@@ -30,22 +32,42 @@ def _heavy(modules: dict[str, Any]) -> list[str]:
 async def main() -> None:
     runner = WorkerSettings().workflow_runner()
     assert isinstance(runner, SandboxedWorkflowRunner)
-    report: dict[str, Any] = {"outside": _heavy(dict(sys.modules)), "sandbox": {}}
+    outside = _heavy(dict(sys.modules))
+    modules: dict[str, bool] = {}
+    per_run_models: list[str] = []
     for workflow in (OrderProcessingWorkflow, UserRegistrationWorkflow):
-        runner.prepare_workflow(
-            _definition(workflow)
-        )  # what Worker() does: instantiate in a sandbox
-    # prepare_workflow discards its instance; load one more to look inside its sandbox.
-    report["sandbox_modules"] = _sandbox_modules(runner, UserRegistrationWorkflow)
-    report["outside_after"] = _heavy(dict(sys.modules))
-    report["sandbox"] = _heavy(report["sandbox_modules"])
+        held = _sandbox_modules(runner, workflow)
+        modules.update({name: shared for name, (shared, _) in held.items()})
+        per_run_models += [model for _, (shared, models) in held.items() if not shared
+                           for model in models]  # fmt: skip
+    report = {
+        "outside": outside,
+        "outside_after": _heavy(dict(sys.modules)),
+        "sandbox": _heavy(modules),
+        "sandbox_modules": modules,
+        "models_built_per_run": sorted(per_run_models),
+    }
     json.dump(report, sys.stdout)
 
 
-def _sandbox_modules(runner: SandboxedWorkflowRunner, workflow: type) -> dict[str, bool]:
-    """Modules the sandbox holds, each with whether it is the process's own module (passed
-    through: imported once per process) rather than a fresh copy for this run."""
-    seen: dict[str, bool] = {}
+def _models_defined_in(module: ModuleType) -> list[str]:
+    """Pydantic classes a module defines: building one costs milliseconds."""
+    return [
+        f"{module.__name__}.{name}"
+        for name, value in vars(module).items()
+        if isinstance(value, type)
+        and issubclass(value, BaseModel)
+        and value.__module__ == module.__name__
+    ]
+
+
+def _sandbox_modules(
+    runner: SandboxedWorkflowRunner, workflow: type
+) -> dict[str, tuple[bool, list[str]]]:
+    """Load ``workflow`` in a sandbox as Worker() does; the modules the sandbox then holds,
+    each with whether it is the process's own module (passed through: imported once per
+    process) rather than a copy made for this run, and the pydantic models it defines."""
+    seen: dict[str, tuple[bool, list[str]]] = {}
     original = runner.create_instance
 
     def spy(det: Any) -> Any:
@@ -54,11 +76,15 @@ def _sandbox_modules(runner: SandboxedWorkflowRunner, workflow: type) -> dict[st
         new_modules = getattr(importer, "new_modules", None)
         if not isinstance(new_modules, dict):
             raise SystemExit("the SDK's sandbox no longer exposes importer.new_modules")
-        seen.update({name: module is sys.modules.get(name) for name, module in new_modules.items()})
+        for name, module in new_modules.items():
+            seen[name] = (module is sys.modules.get(name), _models_defined_in(module))
         return instance
 
     object.__setattr__(runner, "create_instance", spy)
-    runner.prepare_workflow(_definition(workflow))
+    try:
+        runner.prepare_workflow(_definition(workflow))
+    finally:
+        object.__delattr__(runner, "create_instance")
     return seen
 
 

@@ -43,3 +43,8 @@ def test_models_are_passed_through_and_workflows_sandboxed(probe: dict[str, Any]
     assert {"models.plan", "models.status", "models.registration"} <= set(ours)
     assert all(ours.values()), f"models re-imported per run: {ours}"
     assert modules["workflows.user_registration"] is False, "workflow code must stay sandboxed"
+    assert modules["workflows.order_processing"] is False
+
+
+def test_no_pydantic_model_is_built_per_workflow_run(probe: dict[str, Any]) -> None:
+    assert probe["models_built_per_run"] == []
