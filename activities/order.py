@@ -46,6 +46,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _per_product(items: list[ValidatedItem]) -> tuple[dict[int, str], dict[int, int]]:
+    """(names, quantities) by product, in cart order: a reservation is per (order, product),
+    so two cart lines of one product are reserved together."""
+    names: dict[int, str] = {}
+    quantities: dict[int, int] = {}
+    for item in items:
+        names.setdefault(item.product_id, item.name)
+        quantities[item.product_id] = quantities.get(item.product_id, 0) + item.quantity
+    return names, quantities
+
+
 def estimated_delivery(created_at: datetime) -> str:
     """Seven days on, written the way the customer reads it: "November 28, 2026"."""
     day = created_at + timedelta(days=DELIVERY_DAYS)
@@ -72,10 +83,13 @@ class OrderActivities:
     @activity.defn(name="validate_cart")
     @step_activity
     async def validate_cart(self, arg: ValidateCartInput) -> CartValidation:
-        """Check every line against the catalogue (prices come from there) and price the cart."""
+        """Check every line against the catalogue (prices come from there) and price the cart.
+
+        The lines' shape is checked before any I/O; then one call fetches every product.
+        """
         if not arg.cart_items:
             raise permanent("MISSING_CART_ITEMS", "Cart items are required")
-        items: list[ValidatedItem] = []
+        lines: list[tuple[int, int]] = []
         for index, line in enumerate(arg.cart_items):
             if line.product_id is None:
                 raise permanent("MISSING_PRODUCT_ID", f"Cart item {index} has no product_id")
@@ -83,20 +97,26 @@ class OrderActivities:
                 raise permanent(
                     "INVALID_QUANTITY", f"Invalid quantity {line.quantity} for item {index}"
                 )
-            response = await self.client.request(
-                "GET",
-                f"/catalog/products/{line.product_id}",
-                correlation_id=arg.correlation_id,
-                codes={404: "PRODUCT_NOT_FOUND"},
-            )
-            product = response.json()
+            lines.append((line.product_id, line.quantity))
+        response = await self.client.request(
+            "GET",
+            "/catalog/products",
+            params={"ids": ",".join(str(product_id) for product_id, _ in lines)},
+            correlation_id=arg.correlation_id,
+        )
+        catalogue = {p["id"]: p for p in response.json()["products"]}
+        items: list[ValidatedItem] = []
+        for product_id, quantity in lines:
+            product = catalogue.get(product_id)
+            if product is None:
+                raise permanent("PRODUCT_NOT_FOUND", f"Product {product_id} not found")
             if not product["active"]:
                 raise permanent("PRODUCT_INACTIVE", f"Product {product['name']} is not available")
-            if product["stock"] < line.quantity:
+            if product["stock"] < quantity:
                 raise retryable(
                     "INSUFFICIENT_STOCK",
                     f"Insufficient stock for {product['name']}. "
-                    f"Available: {product['stock']}, Requested: {line.quantity}",
+                    f"Available: {product['stock']}, Requested: {quantity}",
                 )
             price = to_money(product["price"])
             items.append(
@@ -104,8 +124,8 @@ class OrderActivities:
                     product_id=product["id"],
                     name=product["name"],
                     price=price,
-                    quantity=line.quantity,
-                    line_total=price * line.quantity,
+                    quantity=quantity,
+                    line_total=price * quantity,
                 )
             )
         subtotal, tax, shipping, total = cart_totals(items)
@@ -166,23 +186,47 @@ class OrderActivities:
     @activity.defn(name="update_inventory")
     @step_activity
     async def update_inventory(self, arg: UpdateInventoryInput) -> InventoryResult:
-        """Reserve every line; reservations are idempotent per (order, product)."""
+        """Reserve every line in one all-or-nothing call; reservations are idempotent per
+        (order, product), so a retry gets back what an earlier attempt already took."""
         if not arg.validated_items:
             raise permanent("MISSING_VALIDATED_ITEMS", "Validated cart items are required")
         if arg.customer_info is None:
             raise permanent("MISSING_CUSTOMER_INFO", "Customer information is required")
         order_id = reservation_order_id(current_workflow_id(), arg.customer_info.id)
-        existing = await self._reservations(order_id, arg.correlation_id)
+        names, quantities = _per_product(arg.validated_items)
+        response = await self.client.request(
+            "POST",
+            "/inventory/reservations/batch",
+            correlation_id=arg.correlation_id,
+            json={
+                "order_id": order_id,
+                "items": [
+                    {"product_id": product_id, "quantity": quantity}
+                    for product_id, quantity in quantities.items()
+                ],
+            },
+        )
+        body = response.json()
+        if response.status_code == 409:
+            raise retryable(
+                "INVENTORY_UNAVAILABLE",
+                "; ".join(
+                    f"{names[s['product_id']]} is not available in quantity {s['requested']}"
+                    for s in body["shortages"]
+                ),
+            )
         updated: list[UpdatedProduct] = []
         changes: list[InventoryChange] = []
-        for item in arg.validated_items:
-            reservation = existing.get(item.product_id)
-            if reservation is None:
-                reservation = await self._reserve(order_id, item, arg.correlation_id)
+        for reservation in body["reservations"]:
+            name = names[reservation["product_id"]]
+            if reservation["status"] != "reserved":
+                raise retryable(
+                    "INVENTORY_CONFLICT", f"Reservation of {name} is {reservation['status']}"
+                )
             updated.append(
                 UpdatedProduct(
-                    product_id=item.product_id,
-                    name=item.name,
+                    product_id=reservation["product_id"],
+                    name=name,
                     previous_stock=reservation["previous_stock"],
                     new_stock=reservation["new_stock"],
                     quantity_reserved=reservation["quantity"],
@@ -191,7 +235,7 @@ class OrderActivities:
             )
             changes.append(
                 InventoryChange(
-                    product_id=item.product_id,
+                    product_id=reservation["product_id"],
                     quantity=-reservation["quantity"],
                     timestamp=_now(),
                     reservation_id=reservation["reservation_id"],
@@ -203,47 +247,6 @@ class OrderActivities:
             inventory_changes=changes,
             updated_at=_now(),
         )
-
-    async def _reservations(self, order_id: str, correlation_id: str) -> dict[int, Any]:
-        """Reservations already held (an earlier attempt may have made some)."""
-        response = await self.client.request(
-            "GET",
-            "/inventory/reservations",
-            params={"order_id": order_id},
-            correlation_id=correlation_id,
-        )
-        return {
-            r["product_id"]: r
-            for r in response.json()["reservations"]
-            if r.get("status") == "reserved"
-        }
-
-    async def _reserve(self, order_id: str, item: ValidatedItem, correlation_id: str) -> Any:
-        check = await self.client.request(
-            "GET",
-            f"/inventory/products/{item.product_id}/availability",
-            params={"quantity": item.quantity},
-            correlation_id=correlation_id,
-        )
-        if not check.json()["available"]:
-            raise retryable(
-                "INVENTORY_UNAVAILABLE",
-                f"{item.name} is not available in quantity {item.quantity}",
-            )
-        response = await self.client.request(
-            "POST",
-            "/inventory/reservations",
-            key_suffix=str(item.product_id),
-            correlation_id=correlation_id,
-            json={"order_id": order_id, "product_id": item.product_id, "quantity": item.quantity},
-        )
-        reservation = response.json()
-        if response.status_code == 409 or reservation.get("status") != "reserved":
-            raise retryable(
-                "INVENTORY_CONFLICT",
-                f"Reservation of {item.name} is {reservation.get('status', 'conflicting')}",
-            )
-        return reservation
 
     @activity.defn(name="create_order")
     @step_activity

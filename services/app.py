@@ -1,7 +1,8 @@
 """Assembles the simulated outside world into one Starlette app, plus the `/_` admin API.
 
 Every non-admin request is logged to SQLite with its correlation id, so tests can assert
-which calls a saga actually made (and how often it retried them).
+which calls a saga actually made (and how often it retried them). Routed requests write
+their row in the handler's own transaction (see `pipeline.execute`).
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import emails, faults, inventory, orders, payments, registration, users
 from .api import Answer, Call, error_body, iso, utc_now
 from .db import Database, Tx
-from .pipeline import Clock, Context, route
+from .pipeline import LOG_SCOPE_KEY, Clock, Context, LogEntry, route
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 class RequestLog:
-    """ASGI middleware writing one `requests` row per non-admin request, after it answers."""
+    """ASGI middleware making sure of one `requests` row per non-admin request.
+
+    It hands a `LogEntry` down in the scope; the pipeline writes it with the handler's
+    transaction, and this writes, after the answer, any entry nobody else did.
+    """
 
     def __init__(self, app: ASGIApp, db: Database, clock: Clock) -> None:
         self.app = app
@@ -39,7 +44,14 @@ class RequestLog:
         if scope["type"] != "http" or scope["path"].startswith("/_"):
             await self.app(scope, receive, send)
             return
-        started = iso(self.clock())
+        headers = Headers(scope=scope)
+        entry = LogEntry(
+            timestamp=iso(self.clock()),
+            method=scope["method"],
+            path=scope["path"],
+            correlation_id=headers.get("x-correlation-id"),
+            idempotency_key=headers.get("idempotency-key"),
+        )
         status = 500
 
         async def capture(message: Message) -> None:
@@ -49,19 +61,11 @@ class RequestLog:
             await send(message)
 
         try:
-            await self.app(scope, receive, capture)
+            await self.app({**scope, LOG_SCOPE_KEY: entry}, receive, capture)
         finally:
-            headers = Headers(scope=scope)
-            row = {
-                "timestamp": started,
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "correlation_id": headers.get("x-correlation-id"),
-                "idempotency_key": headers.get("idempotency-key"),
-            }
-            with self.db.transaction() as tx:
-                tx.insert("requests", row)
+            if not entry.written:
+                with self.db.transaction() as tx:
+                    tx.insert("requests", entry.row(status))
 
 
 def health(tx: Tx, call: Call) -> Answer:

@@ -3,6 +3,8 @@
 Every SQL statement lives in this module so the schema and the queries can be read together;
 the domain modules only use the small `Tx` API. One connection, guarded by a lock, in WAL
 mode: the service survives restarts and concurrent requests never interleave a transaction.
+The process owns its file, so it can also remember whether any fault is pending and spare
+every request the fault lookup while none is.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -151,6 +153,13 @@ class Tx:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self.faults_written = False
+        """Set by any write to `faults`, so the database re-reads whether any is pending."""
+
+    def _writing(self, table: Table) -> None:
+        """Note writes that can change whether a fault is pending."""
+        if table == "faults":
+            self.faults_written = True
 
     def _where(self, table: str, where: Mapping[str, Any]) -> tuple[str, list[Any]]:
         """Build a WHERE clause; a None value means "any" so optional filters pass straight in."""
@@ -162,6 +171,7 @@ class Tx:
 
     def insert(self, table: Table, row: Mapping[str, Any]) -> int:
         """Insert one row and return its rowid."""
+        self._writing(table)
         columns = ", ".join(_quote(c) for c in row)
         marks = ", ".join("?" for _ in row)
         values = [_encode(table, c, v) for c, v in row.items()]
@@ -172,6 +182,15 @@ class Tx:
         """Rows matching all non-None equality filters, oldest first."""
         clause, params = self._where(table, where)
         cur = self._conn.execute(f"SELECT * FROM {table}{clause} ORDER BY rowid", params)
+        return [_decode(table, r) for r in cur.fetchall()]
+
+    def find_in(self, table: Table, column: str, values: Collection[Any]) -> list[Row]:
+        """Rows whose `column` is one of `values` (one query for a whole batch), oldest first."""
+        if not values:
+            return []
+        marks = ", ".join("?" for _ in values)
+        sql = f"SELECT * FROM {table} WHERE {_quote(column)} IN ({marks}) ORDER BY rowid"
+        cur = self._conn.execute(sql, [_encode(table, column, v) for v in values])
         return [_decode(table, r) for r in cur.fetchall()]
 
     def find_one(self, table: Table, **where: Any) -> Row | None:
@@ -187,6 +206,7 @@ class Tx:
 
     def update(self, table: Table, key: tuple[str, Any], changes: Mapping[str, Any]) -> int:
         """Update the row whose `key[0]` column equals `key[1]`; returns rows changed."""
+        self._writing(table)
         sets = ", ".join(f"{_quote(c)} = ?" for c in changes)
         values = [_encode(table, c, v) for c, v in changes.items()]
         sql = f"UPDATE {table} SET {sets} WHERE {_quote(key[0])} = ?"
@@ -194,6 +214,7 @@ class Tx:
 
     def delete_all(self, table: Table) -> int:
         """Empty a table (admin endpoints only)."""
+        self._writing(table)
         return self._conn.execute(f"DELETE FROM {table}").rowcount
 
     def count_sequences_since(self, user_id: str, since: str) -> int:
@@ -203,6 +224,7 @@ class Tx:
 
     def take_fault(self, operation: str) -> Row | None:
         """Consume one use of the oldest pending fault for an operation."""
+        self._writing("faults")
         cur = self._conn.execute(
             "SELECT * FROM faults WHERE operation = ? AND remaining > 0 ORDER BY id LIMIT 1",
             (operation,),
@@ -260,18 +282,34 @@ class Database:
         self._conn.execute("PRAGMA busy_timeout = 5000")
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._conn.executescript(SCHEMA)
+        self._faults_pending = self._count_pending_faults() > 0
+
+    @property
+    def faults_pending(self) -> bool:
+        """Whether any fault has uses left: re-read after every transaction that wrote to
+        `faults` (committed or rolled back), so it is never stale inside this process."""
+        return self._faults_pending
+
+    def _count_pending_faults(self) -> int:
+        cur = self._conn.execute("SELECT COUNT(*) FROM faults WHERE remaining > 0")
+        return int(cur.fetchone()[0])
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), holding the lock throughout."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
+            tx = Tx(self._conn)
             try:
-                yield Tx(self._conn)
+                yield tx
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            else:
+                self._conn.execute("COMMIT")
+            finally:
+                if tx.faults_written:
+                    self._faults_pending = self._count_pending_faults() > 0
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL)."""

@@ -80,7 +80,12 @@ class Fault:
 
 
 def take(db: Database, operation: str) -> Fault | None:
-    """Consume one use of the next fault for `operation`, if any."""
+    """Consume one use of the next fault for `operation`, if any.
+
+    Runs no transaction while no fault is pending at all: the usual case under load.
+    """
+    if not db.faults_pending:
+        return None
     with db.transaction() as tx:
         row = tx.take_fault(operation)
     return None if row is None else Fault.from_row(row)

@@ -1,16 +1,18 @@
 """Product catalogue and stock reservations.
 
 Reservations are idempotent per (order_id, product_id) even without a header, because a
-saga that retries "reserve" after a lost response must not take the stock twice.
+saga that retries "reserve" after a lost response must not take the stock twice. The batch
+endpoints (many products, a whole order's reservations) let an order step make one call.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from starlette.routing import Route
 
-from .api import Answer, ApiError, Call, as_int, new_id, require_str
+from .api import Answer, ApiError, Call, as_int, invalid, new_id, require_str
 from .db import Database, Row, Tx
 from .pipeline import Context, route
 
@@ -68,6 +70,24 @@ def get_product(tx: Tx, call: Call) -> Answer:
     return Answer(200, _product_json(_product(tx, call.params["product_id"])))
 
 
+def _ids(raw: str) -> list[int]:
+    parts = [part.strip() for part in raw.split(",")]
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise invalid("ids", "must be comma-separated product ids")
+    return list(dict.fromkeys(int(part) for part in parts))
+
+
+def list_products(tx: Tx, call: Call) -> Answer:
+    """GET /catalog/products?ids=1,2: a whole cart's products in one call (all without `ids`).
+
+    Unknown ids are left out rather than failing the call, so the caller can report each
+    cart line on its own.
+    """
+    raw = call.query.get("ids")
+    rows = tx.find("products") if raw is None else tx.find_in("products", "id", _ids(raw))
+    return Answer(200, {"products": [_product_json(r) for r in rows]})
+
+
 def check_availability(tx: Tx, call: Call) -> Answer:
     """GET /inventory/products/{product_id}/availability?quantity=q (stock only)."""
     product = _product(tx, call.params["product_id"])
@@ -80,6 +100,29 @@ def check_availability(tx: Tx, call: Call) -> Answer:
         "active": product["active"],
     }
     return Answer(200, body)
+
+
+def _shortage_message(product_id: int, available: int, requested: int) -> str:
+    return f"Only {available} of product {product_id} available, {requested} requested"
+
+
+def _take(tx: Tx, order_id: str, product: Row, quantity: int, timestamp: str) -> Row:
+    """Take `quantity` off the product's stock and record the reservation (stock checked)."""
+    stock = product["stock"]
+    tx.update("products", ("id", product["id"]), {"stock": stock - quantity})
+    row = {
+        "id": new_id("res"),
+        "order_id": order_id,
+        "product_id": product["id"],
+        "quantity": quantity,
+        "status": "reserved",
+        "previous_stock": stock,
+        "new_stock": stock - quantity,
+        "created_at": timestamp,
+        "released_at": None,
+    }
+    tx.insert("reservations", row)
+    return row
 
 
 def reserve(tx: Tx, call: Call) -> Answer:
@@ -96,23 +139,79 @@ def reserve(tx: Tx, call: Call) -> Answer:
         raise ApiError(
             409,
             "insufficient_stock",
-            f"Only {stock} of product {product_id} available, {quantity} requested",
+            _shortage_message(product_id, stock, quantity),
             extra={"status": "insufficient_stock", "available": stock, "requested": quantity},
         )
-    tx.update("products", ("id", product_id), {"stock": stock - quantity})
-    row = {
-        "id": new_id("res"),
+    return Answer(201, _reservation_json(_take(tx, order_id, product, quantity, call.timestamp)))
+
+
+def _batch_lines(body: Mapping[str, Any]) -> dict[int, int]:
+    """{product_id: quantity} in request order; one line per product, as reservations are."""
+    items = body.get("items")
+    if not isinstance(items, list) or not items:
+        raise invalid("items", "must be a non-empty list of {product_id, quantity}")
+    lines: dict[int, int] = {}
+    for index, item in enumerate(items):
+        name = f"items[{index}]"
+        if not isinstance(item, dict):
+            raise invalid(name, "must be an object with product_id and quantity")
+        product_id = as_int(item.get("product_id"), f"{name}.product_id")
+        if product_id in lines:
+            raise invalid(f"{name}.product_id", f"repeats product {product_id}")
+        lines[product_id] = as_int(item.get("quantity"), f"{name}.quantity", minimum=1)
+    return lines
+
+
+def reserve_batch(tx: Tx, call: Call) -> Answer:
+    """POST /inventory/reservations/batch: reserve every line of an order, or none.
+
+    Lines the order already holds come back as they are (never taken twice), so a retry
+    after a lost answer is harmless and no Idempotency-Key replay is needed: a shortage
+    (409) is checked again on every retry. 201 when anything new was reserved, else 200.
+    """
+    order_id = require_str(call.body, "order_id")
+    lines = _batch_lines(call.body)
+    held = {r["product_id"]: r for r in tx.find("reservations", order_id=order_id)}
+    wanted = [product_id for product_id in lines if product_id not in held]
+    products = {p["id"]: p for p in tx.find_in("products", "id", wanted)}
+    unknown = [product_id for product_id in wanted if product_id not in products]
+    if unknown:
+        listed = ", ".join(str(product_id) for product_id in unknown)
+        raise ApiError(
+            404,
+            "product_not_found",
+            f"Product {listed} not found",
+            details={"product_ids": unknown},
+        )
+    shortages = [
+        {
+            "product_id": product_id,
+            "name": products[product_id]["name"],
+            "available": products[product_id]["stock"],
+            "requested": lines[product_id],
+        }
+        for product_id in wanted
+        if products[product_id]["stock"] < lines[product_id]
+    ]
+    if shortages:
+        raise ApiError(
+            409,
+            "insufficient_stock",
+            "; ".join(
+                _shortage_message(s["product_id"], s["available"], s["requested"])
+                for s in shortages
+            ),
+            extra={"status": "insufficient_stock", "shortages": shortages},
+        )
+    for product_id in wanted:
+        held[product_id] = _take(
+            tx, order_id, products[product_id], lines[product_id], call.timestamp
+        )
+    body = {
         "order_id": order_id,
-        "product_id": product_id,
-        "quantity": quantity,
-        "status": "reserved",
-        "previous_stock": stock,
-        "new_stock": stock - quantity,
-        "created_at": call.timestamp,
-        "released_at": None,
+        "reservations": [_reservation_json(held[product_id]) for product_id in lines],
     }
-    tx.insert("reservations", row)
-    return Answer(201, _reservation_json(row))
+    return Answer(201 if wanted else 200, body)
 
 
 def release(tx: Tx, call: Call) -> Answer:
@@ -147,6 +246,7 @@ def list_reservations(tx: Tx, call: Call) -> Answer:
 def routes(ctx: Context) -> list[Route]:
     """Catalogue and inventory routes."""
     return [
+        route(ctx, "GET", "/catalog/products", list_products, "catalog.get_product"),
         route(ctx, "GET", "/catalog/products/{product_id}", get_product, "catalog.get_product"),
         route(
             ctx,
@@ -156,6 +256,14 @@ def routes(ctx: Context) -> list[Route]:
             "inventory.check",
         ),
         route(ctx, "POST", "/inventory/reservations", reserve, "inventory.reserve"),
+        route(
+            ctx,
+            "POST",
+            "/inventory/reservations/batch",
+            reserve_batch,
+            "inventory.reserve",
+            replay=False,
+        ),
         route(ctx, "GET", "/inventory/reservations", list_reservations),
         route(
             ctx,

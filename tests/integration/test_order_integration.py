@@ -54,6 +54,14 @@ async def test_sample_order_charges_once_and_reserves_stock(
     orders = (await services_http.get("/orders", params={"workflow_id": workflow_id})).json()
     assert len(orders["orders"]) == 1
     assert orders["orders"][0]["order_number"] == status.result["order_number"]
+    log = await services_http.get("/_requests", params={"correlation_id": status.correlation_id})
+    assert [(r["method"], r["path"], r["status"]) for r in log.json()["requests"]] == [
+        ("GET", "/catalog/products", 200),
+        ("POST", "/payments/charges", 201),
+        ("POST", "/inventory/reservations/batch", 201),
+        ("POST", "/orders", 201),
+        ("POST", "/emails", 202),
+    ]
 
 
 async def test_lost_charge_response_still_charges_exactly_once(
@@ -163,13 +171,17 @@ async def test_sagas_are_listed_by_state_and_correlation_id(
     assert found == [workflow_id]
 
 
-async def _await_state(client: Client, workflow_id: str, state: SagaState) -> SagaStatus:
-    """Poll the status query (bounded) until the saga reaches ``state``."""
+async def _await_state(
+    client: Client, workflow_id: str, state: SagaState, inventory_attempts: int | None = None
+) -> SagaStatus:
+    """Poll the status query (bounded) until the saga reaches ``state`` (with update_inventory
+    at ``inventory_attempts``, when given)."""
     handle = client.get_workflow_handle(workflow_id)
     status = None
     for _ in range(300):
         status = SagaStatus.model_validate(await handle.query("status"))
-        if status.state is state:
+        attempts = status.steps["update_inventory"].attempts
+        if status.state is state and inventory_attempts in (None, attempts):
             return status
         await asyncio.sleep(0.1)
     raise AssertionError(f"{workflow_id} never reached {state}: {status}")
@@ -205,6 +217,38 @@ async def test_operator_retries_exhausted_inventory_from_the_cli(
     assert len(await _charges_for(services_http, workflow_id)) == 1
 
 
+async def test_stock_shortage_is_retried_then_awaits_the_operator(
+    dev_client: Client, dev_server: DevServer, dev_worker: str, services_http: httpx.AsyncClient
+) -> None:
+    workflow_id = f"it-short-{uuid.uuid4().hex[:8]}"
+    await _start_stuck_on_inventory(dev_client, dev_worker, services_http, workflow_id)
+    hog = {
+        "order_id": f"hog-{uuid.uuid4().hex[:8]}",
+        "items": [{"product_id": 2, "quantity": await _stock(services_http, 2)}],
+    }
+    taken = await services_http.post("/inventory/reservations/batch", json=hog)
+    assert taken.status_code == 201
+    stock_1 = await _stock(services_http, 1)
+
+    retry = await run_starter(dev_server, dev_worker, "intervene", workflow_id, "retry")
+    assert retry.returncode == 0, retry.stderr
+    short = await _await_state(dev_client, workflow_id, SagaState.AWAITING_INTERVENTION, 5)
+
+    error = short.steps["update_inventory"].error
+    assert error is not None
+    assert error.type == "INVENTORY_UNAVAILABLE"  # inventory_conflict: 3 attempts, not 2
+    assert "Widget B is not available in quantity 1" in error.message
+    assert await _stock(services_http, 1) == stock_1  # all or nothing: Widget A not taken
+    hogged = taken.json()["reservations"][0]["reservation_id"]
+    await services_http.post(f"/inventory/reservations/{hogged}/release")
+    again = await run_starter(dev_server, dev_worker, "intervene", workflow_id, "retry")
+    assert again.returncode == 0, again.stderr
+    status = await final_status(dev_client.get_workflow_handle(workflow_id))
+    assert status.state is SagaState.COMPLETE
+    assert status.steps["update_inventory"].attempts == 6
+    assert await _stock(services_http, 1) == stock_1 - 2
+
+
 async def test_cancel_after_payment_refunds_and_releases(
     dev_client: Client, dev_server: DevServer, dev_worker: str, services_http: httpx.AsyncClient
 ) -> None:
@@ -220,3 +264,23 @@ async def test_cancel_after_payment_refunds_and_releases(
     charge = (await _charges_for(services_http, workflow_id))[0]
     refunds = await services_http.get("/payments/refunds", params={"charge_id": charge["id"]})
     assert [r["amount"] for r in refunds.json()["refunds"]] == ["124.76"]
+
+
+async def test_the_same_order_submitted_ten_times_at_once_runs_one_saga(
+    dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
+) -> None:
+    prepared = prepare(SAGAS["order"], {**SAMPLE, "correlation_id": f"dup-{uuid.uuid4().hex}"})
+    starts = await asyncio.gather(
+        *(start_saga(dev_client, prepared, dev_worker) for _ in range(10))
+    )
+    assert sum(started for _, started in starts) == 1
+    statuses = [await final_status(handle) for handle, _ in starts]
+    assert {status.state for status in statuses} == {SagaState.COMPLETE}
+    assert len({status.result["payment_id"] for status in statuses}) == 1
+    assert len(await _charges_for(services_http, prepared.workflow_id)) == 1
+
+    # Finished, then submitted again: attached to the finished saga, nothing runs again.
+    handle, started = await start_saga(dev_client, prepared, dev_worker)
+    assert not started
+    assert (await final_status(handle)).result == statuses[0].result
+    assert len(await _charges_for(services_http, prepared.workflow_id)) == 1

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from services import create_app
+from services.db import Database, Tx
 
 
 class FakeClock:
@@ -175,6 +177,159 @@ async def test_release_gives_stock_back_once(client: httpx.AsyncClient) -> None:
     assert await _stock(client, 1) == 100
     unknown = await client.post("/inventory/reservations/res_nope/release")
     assert unknown.status_code == 404
+
+
+async def test_product_list_by_ids(client: httpx.AsyncClient) -> None:
+    r = await client.get("/catalog/products", params={"ids": "2,1,99,2"})
+    assert r.status_code == 200
+    products = r.json()["products"]
+    assert [(p["id"], p["name"], p["price"]) for p in products] == [
+        (1, "Widget A", "29.99"),
+        (2, "Widget B", "49.99"),
+    ]
+    assert products[0] == (await client.get("/catalog/products/1")).json()
+    everything = (await client.get("/catalog/products")).json()["products"]
+    assert [p["id"] for p in everything] == [1, 2, 3, 4, 5]
+    for bad in ("1,x", "", "1,,2", "-1"):
+        refused = await client.get("/catalog/products", params={"ids": bad})
+        assert refused.status_code == 422, bad
+        assert refused.json()["error"]["field"] == "ids"
+
+
+def _batch(order_id: str, *lines: tuple[int, int]) -> dict[str, Any]:
+    return {"order_id": order_id, "items": [{"product_id": p, "quantity": q} for p, q in lines]}
+
+
+async def _reserved(client: httpx.AsyncClient, order_id: str) -> list[dict[str, Any]]:
+    r = await client.get("/inventory/reservations", params={"order_id": order_id})
+    reservations: list[dict[str, Any]] = r.json()["reservations"]
+    return reservations
+
+
+async def test_batch_reservation_takes_every_line(client: httpx.AsyncClient) -> None:
+    r = await client.post("/inventory/reservations/batch", json=_batch("o-b", (2, 3), (1, 2)))
+    assert r.status_code == 201
+    body = r.json()
+    assert body["order_id"] == "o-b"
+    lines = [
+        (x["product_id"], x["quantity"], x["status"], x["previous_stock"], x["new_stock"])
+        for x in body["reservations"]
+    ]
+    assert lines == [(2, 3, "reserved", 50, 47), (1, 2, "reserved", 100, 98)]
+    assert all(re.fullmatch(r"res_[0-9a-f]+", x["reservation_id"]) for x in body["reservations"])
+    assert (await _stock(client, 1), await _stock(client, 2)) == (98, 47)
+    listed = await _reserved(client, "o-b")
+    assert sorted(x["reservation_id"] for x in listed) == sorted(
+        x["reservation_id"] for x in body["reservations"]
+    )
+
+
+async def test_batch_reservation_retry_returns_what_is_held(client: httpx.AsyncClient) -> None:
+    single = {"order_id": "o-r", "product_id": 1, "quantity": 4}
+    held = await client.post("/inventory/reservations", json=single)
+    first = await client.post("/inventory/reservations/batch", json=_batch("o-r", (1, 2), (5, 1)))
+    assert first.status_code == 201
+    by_product = {x["product_id"]: x for x in first.json()["reservations"]}
+    assert by_product[1] == held.json()  # held as it was: 4 units, not taken again
+    assert (await _stock(client, 1), await _stock(client, 5)) == (96, 9)
+    headers = {"Idempotency-Key": "inv-1"}
+    for _ in range(2):
+        again = await client.post(
+            "/inventory/reservations/batch", json=_batch("o-r", (1, 2), (5, 1)), headers=headers
+        )
+        assert again.status_code == 200
+        assert again.json() == first.json()
+        assert "Idempotent-Replayed" not in again.headers
+    assert (await _stock(client, 1), await _stock(client, 5)) == (96, 9)
+    assert len(await _reserved(client, "o-r")) == 2
+
+
+async def test_batch_reservation_is_all_or_nothing(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/inventory/reservations/batch", json=_batch("o-s", (1, 2), (5, 11), (4, 1))
+    )
+    assert r.status_code == 409
+    body = r.json()
+    assert body["status"] == "insufficient_stock"
+    assert body["error"]["code"] == "insufficient_stock"
+    assert body["shortages"] == [
+        {"product_id": 5, "name": "Gadget Pro", "available": 10, "requested": 11},
+        {"product_id": 4, "name": "Widget D", "available": 0, "requested": 1},
+    ]
+    assert "Only 10 of product 5 available, 11 requested" in body["error"]["message"]
+    assert (await _stock(client, 1), await _stock(client, 5)) == (100, 10)
+    assert await _reserved(client, "o-s") == []
+    unknown = await client.post(
+        "/inventory/reservations/batch", json=_batch("o-s", (1, 1), (77, 1))
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "product_not_found"
+    assert unknown.json()["error"]["product_ids"] == [77]
+    assert await _stock(client, 1) == 100
+    assert await _reserved(client, "o-s") == []
+
+
+async def test_batch_shortage_is_checked_again_on_retry(client: httpx.AsyncClient) -> None:
+    other = await client.post("/inventory/reservations/batch", json=_batch("o-x", (5, 8)))
+    headers = {"Idempotency-Key": "short-then-restocked"}
+    short = await client.post(
+        "/inventory/reservations/batch", json=_batch("o-y", (5, 5)), headers=headers
+    )
+    assert short.status_code == 409
+    released = other.json()["reservations"][0]["reservation_id"]
+    await client.post(f"/inventory/reservations/{released}/release")
+    retried = await client.post(
+        "/inventory/reservations/batch", json=_batch("o-y", (5, 5)), headers=headers
+    )
+    assert retried.status_code == 201
+    assert await _stock(client, 5) == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"items": [{"product_id": 1, "quantity": 1}]}, "order_id"),
+        ({"order_id": "o"}, "items"),
+        ({"order_id": "o", "items": []}, "items"),
+        ({"order_id": "o", "items": {"product_id": 1}}, "items"),
+        ({"order_id": "o", "items": [7]}, "items[0]"),
+        ({"order_id": "o", "items": [{"quantity": 1}]}, "items[0].product_id"),
+        ({"order_id": "o", "items": [{"product_id": 1, "quantity": 0}]}, "items[0].quantity"),
+        ({"order_id": "o", "items": [{"product_id": 1, "quantity": True}]}, "items[0].quantity"),
+        (_batch("o", (1, 1), (1, 2)), "items[1].product_id"),
+    ],
+)
+async def test_batch_reservation_refuses_bad_bodies(
+    client: httpx.AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    r = await client.post("/inventory/reservations/batch", json=body)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "validation_failed"
+    assert r.json()["error"]["field"] == field
+    assert await _stock(client, 1) == 100
+    not_json = await client.post("/inventory/reservations/batch", content=b"[1]")
+    assert (not_json.status_code, not_json.json()["error"]["code"]) == (400, "invalid_json")
+
+
+async def test_reserve_faults_target_the_batch(client: httpx.AsyncClient) -> None:
+    await _fault(client, operation="inventory.reserve", mode="status", status=503)
+    await _fault(client, operation="inventory.reserve", mode="commit_then_timeout")
+    body = _batch("o-f", (1, 2), (2, 1))
+    failed = await client.post("/inventory/reservations/batch", json=body)
+    assert failed.status_code == 503
+    assert await _reserved(client, "o-f") == []
+    lost = await client.post("/inventory/reservations/batch", json=body)
+    assert lost.status_code == 504
+    held = await _reserved(client, "o-f")
+    assert len(held) == 2
+    retry = await client.post("/inventory/reservations/batch", json=body)
+    assert retry.status_code == 200
+    assert {x["reservation_id"] for x in retry.json()["reservations"]} == {
+        x["reservation_id"] for x in held
+    }
+    assert (await _stock(client, 1), await _stock(client, 2)) == (98, 49)
+    log = await client.get("/_requests", params={"path_prefix": "/inventory/reservations/batch"})
+    assert [x["status"] for x in log.json()["requests"]] == [503, 504, 200]
 
 
 # --- payments ----------------------------------------------------------------------------
@@ -502,6 +657,79 @@ async def test_request_log_filters(client: httpx.AsyncClient) -> None:
     assert len(users_only.json()["requests"]) == 2
     everything = (await client.get("/_requests")).json()["requests"]
     assert len(everything) == 4
+
+
+class Transactions:
+    """Counts `Database.transaction` calls, to check what one request costs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = Database.transaction
+
+        @contextmanager
+        def counted(db: Database) -> Iterator[Tx]:
+            self.count += 1
+            with original(db) as tx:
+                yield tx
+
+        monkeypatch.setattr(Database, "transaction", counted)
+
+    async def of(self, request: Awaitable[httpx.Response]) -> tuple[int, int]:
+        """(status, transactions) of one request."""
+        before = self.count
+        response = await request
+        return response.status_code, self.count - before
+
+
+async def test_one_transaction_per_request_while_no_fault_is_pending(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transactions = Transactions(monkeypatch)
+    saga = {"X-Correlation-ID": "corr-tx"}
+    keyed = {**saga, "Idempotency-Key": "charge-tx"}
+    order_calls = [
+        (await transactions.of(client.get("/catalog/products?ids=1,2", headers=saga))),
+        (await transactions.of(client.post("/payments/charges", json=CARD, headers=keyed))),
+        (await transactions.of(client.post("/payments/charges", json=CARD, headers=keyed))),
+        (
+            await transactions.of(
+                client.post(
+                    "/inventory/reservations/batch", json=_batch("o-t", (1, 2)), headers=saga
+                )
+            )
+        ),
+        (await transactions.of(client.post("/orders", json=_order(), headers=saga))),
+        (await transactions.of(client.post("/emails", json={"to": "a@example.com"}, headers=saga))),
+        (await transactions.of(client.get("/users/usr_missing", headers=saga))),
+    ]
+    assert order_calls == [(200, 1), (201, 1), (201, 1), (201, 1), (201, 1), (202, 1), (404, 1)]
+    # Requests the pipeline never answers are logged in a transaction of their own.
+    assert await transactions.of(client.get("/no/such/route", headers=saga)) == (404, 1)
+    bad_json = client.post("/orders", content=b"{nope", headers=saga)
+    assert await transactions.of(bad_json) == (400, 1)
+    # A pending fault, even for another operation, costs the lookup until it is used up.
+    await _fault(client, operation="emails.send", status=500)
+    assert await transactions.of(client.get("/catalog/products/1", headers=saga)) == (200, 2)
+    faulted = client.post("/emails", json={"to": "a@example.com"}, headers=saga)
+    assert await transactions.of(faulted) == (500, 2)
+    assert await transactions.of(client.get("/catalog/products/1", headers=saga)) == (200, 1)
+
+    log = (await client.get("/_requests", params={"correlation_id": "corr-tx"})).json()
+    assert [(r["method"], r["path"], r["status"]) for r in log["requests"]] == [
+        ("GET", "/catalog/products", 200),
+        ("POST", "/payments/charges", 201),
+        ("POST", "/payments/charges", 201),
+        ("POST", "/inventory/reservations/batch", 201),
+        ("POST", "/orders", 201),
+        ("POST", "/emails", 202),
+        ("GET", "/users/usr_missing", 404),
+        ("GET", "/no/such/route", 404),
+        ("POST", "/orders", 400),
+        ("GET", "/catalog/products/1", 200),
+        ("POST", "/emails", 500),
+        ("GET", "/catalog/products/1", 200),
+    ]
+    assert [r["idempotency_key"] for r in log["requests"][1:3]] == ["charge-tx", "charge-tx"]
 
 
 async def test_errors_are_json(client: httpx.AsyncClient) -> None:
