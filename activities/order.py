@@ -29,7 +29,6 @@ from models.order import (
     ValidateCartInput,
     ValidatedItem,
     cart_totals,
-    reservation_order_id,
 )
 
 PAYMENT_RATE_LIMIT_DELAY = timedelta(seconds=30)
@@ -148,19 +147,19 @@ class OrderActivities:
             raise permanent("MISSING_PAYMENT_METHOD", "Payment method is required")
         if not payment.token:
             raise permanent("MISSING_PAYMENT_TOKEN", "Payment token is required")
-        if arg.cart is None:
+        if arg.amount_due is None:
             raise permanent("MISSING_CART_TOTAL", "Cart validation result with a total is required")
-        if payment.amount != arg.cart.total:
+        if payment.amount != arg.amount_due:
             raise permanent(
                 "PAYMENT_AMOUNT_MISMATCH",
-                f"Payment amount {payment.amount} does not match order total {arg.cart.total}",
+                f"Payment amount {payment.amount} does not match order total {arg.amount_due}",
             )
         response = await self.client.request(
             "POST",
             "/payments/charges",
             correlation_id=arg.correlation_id,
             json={
-                "amount": str(arg.cart.total),
+                "amount": str(arg.amount_due),
                 "currency": payment.currency,
                 "token": payment.token,
                 "method": payment.method,
@@ -190,9 +189,7 @@ class OrderActivities:
         (order, product), so a retry gets back what an earlier attempt already took."""
         if not arg.validated_items:
             raise permanent("MISSING_VALIDATED_ITEMS", "Validated cart items are required")
-        if arg.customer_info is None:
-            raise permanent("MISSING_CUSTOMER_INFO", "Customer information is required")
-        order_id = reservation_order_id(current_workflow_id(), arg.customer_info.id)
+        order_id = arg.reservation_order_id
         names, quantities = _per_product(arg.validated_items)
         response = await self.client.request(
             "POST",
@@ -258,7 +255,7 @@ class OrderActivities:
             raise permanent("MISSING_CART_VALIDATION", "Cart validation result is required")
         if arg.payment is None:
             raise permanent("MISSING_PAYMENT_RESULT", "Payment result is required")
-        if arg.inventory is None:
+        if arg.reservation_ids is None:
             raise permanent("MISSING_INVENTORY_RESULT", "Inventory result is required")
         cart, payment = arg.cart, arg.payment
         response = await self.client.request(
@@ -277,7 +274,7 @@ class OrderActivities:
                 "total": str(cart.total),
                 "payment_id": payment.payment_id,
                 "transaction_id": payment.transaction_id,
-                "reservation_ids": [p.reservation_id for p in arg.inventory.updated_products],
+                "reservation_ids": arg.reservation_ids,
                 "status": "confirmed",
                 "payment_status": "completed",
             },

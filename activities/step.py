@@ -87,9 +87,16 @@ def step_activity(
     return its result with the attempt number; give any failure a type and the attempt,
     and apply the step's retry rules (the optional second activity argument)."""
 
+    annotations: dict[str, Any] = typing.get_type_hints(fn)
+    input_model: type[BaseModel] = annotations["arg"]
+
     @functools.wraps(fn)
-    async def run(self: S, arg: I, rules: RetryRules | None = None) -> StepOutput:
+    async def run(self: S, arg: I | dict[str, Any], rules: RetryRules | None = None) -> StepOutput:
         info = activity.info()
+        if isinstance(arg, dict):
+            # Sent alone (the step has no rules), the input arrives undecoded: Temporal
+            # types arguments only when every parameter has one.
+            arg = typing.cast(I, input_model.model_validate(arg))
         with structlog.contextvars.bound_contextvars(
             workflow_id=info.workflow_id,
             step=info.activity_type,
@@ -116,7 +123,6 @@ def step_activity(
     # Temporal decodes arguments from the signature and resolved annotations: show the real
     # parameters (not the wrapped function's) with plain classes, not strings or unions.
     del run.__wrapped__
-    annotations: dict[str, Any] = typing.get_type_hints(fn)
     annotations["rules"] = RetryRules | None
     annotations["return"] = StepOutput
     run.__annotations__ = annotations

@@ -150,19 +150,23 @@ class ValidateCartInput(StepInput):
 
 class ProcessPaymentInput(StepInput):
     payment_info: PaymentInfo
-    cart: CartValidation | None
+    amount_due: Money | None
+    """The validated cart's total (not the whole cart: inputs carry only what the step uses,
+    every input is stored in the history)."""
 
 
 class UpdateInventoryInput(StepInput):
     validated_items: list[ValidatedItem] | None
-    customer_info: CustomerInfo | None
+    reservation_order_id: str
+    """What the reservations are held under (see :func:`reservation_order_id`)."""
 
 
 class CreateOrderInput(StepInput):
     customer_info: CustomerInfo | None
     cart: CartValidation | None
     payment: PaymentResult | None
-    inventory: InventoryResult | None
+    reservation_ids: list[str] | None
+    """The reservations update_inventory made; None when it produced no result."""
 
 
 class SendConfirmationInput(StepInput):

@@ -42,6 +42,7 @@ class OrderProcessingWorkflow(SagaWorkflow):
         )
         correlation_id = self._status.correlation_id
         customer = order.customer_info
+        reservations = reservation_order_id(workflow.info().workflow_id, customer.id)
 
         def cart(results: Results) -> CartValidation | None:
             return result_of(CartValidation, results, "validate_cart")
@@ -57,7 +58,9 @@ class OrderProcessingWorkflow(SagaWorkflow):
             ),
             "process_payment": StepSpec(
                 lambda r: ProcessPaymentInput(
-                    correlation_id=correlation_id, payment_info=order.payment_info, cart=cart(r)
+                    correlation_id=correlation_id,
+                    payment_info=order.payment_info,
+                    amount_due=c.total if (c := cart(r)) else None,
                 ),
                 compensation_input=lambda r: RefundPaymentInput(
                     correlation_id=correlation_id, payment=payment(r)
@@ -67,13 +70,10 @@ class OrderProcessingWorkflow(SagaWorkflow):
                 lambda r: UpdateInventoryInput(
                     correlation_id=correlation_id,
                     validated_items=c.validated_items if (c := cart(r)) else None,
-                    customer_info=customer,
+                    reservation_order_id=reservations,
                 ),
                 compensation_input=lambda _: ReleaseInventoryInput(
-                    correlation_id=correlation_id,
-                    reservation_order_id=reservation_order_id(
-                        workflow.info().workflow_id, customer.id
-                    ),
+                    correlation_id=correlation_id, reservation_order_id=reservations
                 ),
                 result_model=InventoryResult,
             ),
@@ -83,7 +83,11 @@ class OrderProcessingWorkflow(SagaWorkflow):
                     customer_info=customer,
                     cart=cart(r),
                     payment=payment(r),
-                    inventory=result_of(InventoryResult, r, "update_inventory"),
+                    reservation_ids=(
+                        [p.reservation_id for p in held.updated_products]
+                        if (held := result_of(InventoryResult, r, "update_inventory"))
+                        else None
+                    ),
                 )
             ),
             "send_confirmation": StepSpec(

@@ -105,13 +105,13 @@ async def call_activity(
 ) -> StepOutput:
     """Run one activity; translate its failure into a :class:`StepFailed` with attempts.
 
-    ``rules`` (the step's per-error-type retry rules) go as the activity's second argument;
-    every step activity takes it (Temporal decodes typed arguments only when all are sent).
+    ``rules`` (the step's per-error-type retry rules) go as the activity's second argument,
+    only when the step has some: every byte of an input is stored in the history.
     """
     try:
         output: StepOutput = await workflow.execute_activity(
             activity,
-            args=[arg, rules],
+            args=[arg] if rules is None else [arg, rules],
             start_to_close_timeout=start_to_close,
             retry_policy=retry,
             result_type=StepOutput,

@@ -131,10 +131,10 @@ class OrderDoubles:
     @step_activity
     async def process_payment(self, arg: ProcessPaymentInput) -> PaymentResult:
         await self._enter()
-        assert arg.cart is not None
+        assert arg.amount_due is not None
         return PaymentResult(
             payment_id="ch_test",
-            amount_charged=arg.cart.total,
+            amount_charged=arg.amount_due,
             currency="USD",
             payment_method_type=arg.payment_info.method or "",
             transaction_id="txn_test",

@@ -1,0 +1,66 @@
+"""What a completed saga leaves in Temporal's history: everything once, nothing twice."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+from runtime.converter import DATA_CONVERTER
+from runtime.sagas import SAGAS, prepare
+from runtime.temporal import final_status, start_saga
+from tests.integration.helpers import ROOT
+
+SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
+
+
+def _json(payload: Any) -> Any:
+    return json.loads(payload.data)
+
+
+def _of(events: list[HistoryEvent], kind: str) -> list[Any]:
+    return [getattr(e, kind) for e in events if e.WhichOneof("attributes") == kind]
+
+
+async def test_a_completed_order_stores_each_fact_once(dev_client: Client, dev_worker: str) -> None:
+    prepared = prepare(SAGAS["order"], {**SAMPLE, "correlation_id": f"h-{uuid.uuid4().hex}"})
+    handle, _ = await start_saga(dev_client, prepared, dev_worker)
+    status = await final_status(handle)
+    history = await handle.fetch_history()
+    events = list(history.events)
+
+    # The plan travels once, in the input, and stays readable there.
+    [started] = _of(events, "workflow_execution_started_event_attributes")
+    plan = _json(started.input.payloads[0])["plan"]
+    assert [step["name"] for step in plan["steps"]][:2] == ["validate_cart", "process_payment"]
+    assert plan["steps"][1]["strategies"][0]["name"] == "payment_timeout"
+
+    # Rules go only to the steps that have some beyond their retry policy.
+    scheduled = _of(events, "activity_task_scheduled_event_attributes")
+    arguments = {s.activity_type.name: len(s.input.payloads) for s in scheduled}
+    assert arguments == {
+        "validate_cart": 1,
+        "process_payment": 2,
+        "update_inventory": 2,
+        "create_order": 1,
+        "send_confirmation": 2,
+    }
+    # A step's input carries what the step uses, not earlier results whole.
+    payment_input = _json(scheduled[1].input.payloads[0])
+    assert set(payment_input) == {"correlation_id", "payment_info", "amount_due"}
+
+    # Each activity result is stored once: the final document refers to it.
+    [completed] = _of(events, "workflow_execution_completed_event_attributes")
+    stored = _json(completed.result.payloads[0])
+    assert all(step.get("result") is None for step in stored["steps"].values())
+    assert all(step["result_in_history"] for step in stored["steps"].values())
+    # ... and readers get the whole document back.
+    results = [
+        (await DATA_CONVERTER.decode([done.result.payloads[0]]))[0]["result"]
+        for done in _of(events, "activity_task_completed_event_attributes")
+    ]
+    assert [status.steps[name].result for name in arguments] == results
+    assert not any(step.result_in_history for step in status.steps.values())
