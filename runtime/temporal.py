@@ -32,7 +32,7 @@ from models.envelope import StepOutput
 from models.status import SagaState, SagaStatus
 from runtime.converter import DATA_CONVERTER
 from runtime.sagas import SAGAS, Prepared
-from runtime.workers import WorkerSettings, compile_for_sandbox
+from runtime.workers import WorkerSettings
 from workflows.visibility import CORRELATION_ID, SAGA_STATE
 
 
@@ -84,14 +84,11 @@ def make_worker(
     **options: Any,
 ) -> Worker:
     """A worker for every saga; the same settings (and sandbox passthrough) everywhere."""
-    workflows = [saga.workflow for saga in SAGAS.values()]
-    compile_for_sandbox(workflows)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=workflows,
         activities=list(activities),
-        **(settings or WorkerSettings()).worker_options(),
+        **(settings or WorkerSettings()).worker_options([saga.workflow for saga in SAGAS.values()]),
         **options,
     )
 

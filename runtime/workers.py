@@ -12,7 +12,7 @@ import argparse
 import compileall
 import inspect
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
@@ -145,9 +145,13 @@ class WorkerSettings:
             restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
         )
 
-    def worker_options(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`temporalio.worker.Worker`."""
+    def worker_options(self, workflows: Sequence[type]) -> dict[str, Any]:
+        """Keyword arguments for :class:`temporalio.worker.Worker` serving ``workflows``
+        (compiled for the sandbox first)."""
+        if self.runner is RunnerKind.SANDBOXED:
+            compile_for_sandbox(workflows)
         return {
+            "workflows": list(workflows),
             "max_concurrent_workflow_tasks": self.max_workflow_tasks,
             "max_concurrent_activities": self.max_activities,
             "max_cached_workflows": self.max_cached_workflows,

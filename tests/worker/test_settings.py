@@ -23,7 +23,7 @@ def parse(argv: list[str], environ: dict[str, str] | None = None) -> WorkerSetti
 def test_defaults() -> None:
     settings = parse([])
     assert settings == WorkerSettings()
-    options = settings.worker_options()
+    options = settings.worker_options([])
     assert options["max_concurrent_workflow_tasks"] == 100
     assert options["max_concurrent_activities"] == 100
     assert options["max_cached_workflows"] == 1000
