@@ -21,9 +21,9 @@ import sys
 from dataclasses import replace
 from datetime import timedelta
 
-import httpx
 import structlog
 
+from activities.client import http_client
 from adapter.errors import ConfigError
 from runtime.cli import exit_now
 from runtime.logs import configure_logging
@@ -69,7 +69,7 @@ async def run(settings: TemporalSettings, worker_settings: WorkerSettings) -> No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with httpx.AsyncClient(limits=_http_limits(worker_settings)) as http:
+    async with http_client(worker_settings.max_activities) as http:
         worker = make_worker(
             client,
             settings.task_queue,
@@ -88,13 +88,6 @@ async def run(settings: TemporalSettings, worker_settings: WorkerSettings) -> No
             await stop.wait()
             log.info("worker_stopping")
     log.info("worker_stopped")
-
-
-def _http_limits(settings: WorkerSettings) -> httpx.Limits:
-    """One pooled connection per activity slot, so a full worker does not queue on the pool."""
-    return httpx.Limits(
-        max_connections=settings.max_activities, max_keepalive_connections=settings.max_activities
-    )
 
 
 def serve(settings: TemporalSettings, worker_settings: WorkerSettings) -> int:

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 import structlog
+from httpx_aiohttp import AiohttpTransport
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -19,6 +21,33 @@ from models.events import SERVICE_CALL_COMPLETED, SERVICE_CALL_FAILED, SERVICE_C
 log = structlog.get_logger("activities.http")
 
 DEFAULT_HTTP_TIMEOUT = 10.0
+
+
+class ServiceTransport(AiohttpTransport):
+    """httpx's API over aiohttp's connection handling: a quarter of the CPU per request of
+    httpx's own transport with a hundred requests in flight (measured; see the README).
+
+    The adapter reports every failed connection as ``ConnectTimeout``; a refused connection
+    or a dropped one is not a timeout (the retry rules tell them apart), so those are
+    raised as what they are.
+    """
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx.ConnectTimeout as err:
+            cause = err.__cause__
+            if cause is None or isinstance(cause, TimeoutError):
+                raise
+            if isinstance(cause, aiohttp.ClientConnectorError):
+                raise httpx.ConnectError(str(cause), request=request) from cause
+            raise httpx.ReadError(str(cause) or type(cause).__name__, request=request) from cause
+
+
+def http_client(max_connections: int = 100) -> httpx.AsyncClient:
+    """The client every step's calls go through (one per worker process)."""
+    limits = httpx.Limits(max_connections=max_connections)
+    return httpx.AsyncClient(transport=ServiceTransport(limits=limits))
 
 
 class ServiceClient:

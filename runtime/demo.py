@@ -17,8 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
-
+from activities.client import http_client
 from runtime.ports import free_port
 from runtime.processes import PROJECT_ROOT, DevServer, Services
 from runtime.report import render_status
@@ -83,7 +82,7 @@ async def _run(
 ) -> int:
     client = await connect(settings)
     outcomes = []
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         worker = make_worker(client, settings.task_queue, activities_for(service_client(http)))
         async with worker:
             stamp = int(time.time())

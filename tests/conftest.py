@@ -19,6 +19,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.client import http_client
 from runtime.converter import DATA_CONVERTER
 from runtime.ports import free_port
 from runtime.processes import DevServer, Services
@@ -94,7 +95,7 @@ async def dev_worker(
     dev_client: Client, services: Services, dev_task_queue: str
 ) -> AsyncIterator[str]:
     """A real worker with the real activities against the real services; yields its queue."""
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         worker = make_worker(dev_client, dev_task_queue, activities_for(service_client(http)))
         async with worker:
             yield dev_task_queue

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import httpx
@@ -11,8 +13,9 @@ from structlog.testing import capture_logs
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.client import ServiceClient
+from activities.client import ServiceClient, http_client
 from models.events import SERVICE_CALL_COMPLETED, SERVICE_CALL_FAILED, SERVICE_CALL_STARTED
+from runtime.ports import free_port
 
 
 def environment() -> ActivityEnvironment:
@@ -54,3 +57,51 @@ async def test_a_failed_call_logs_service_call_failed() -> None:
     assert raised.value.type == "SERVICE_UNAVAILABLE"
     assert [entry["event"] for entry in logs] == [SERVICE_CALL_STARTED, SERVICE_CALL_FAILED]
     assert logs[1]["error"] == "SERVICE_UNAVAILABLE"
+
+
+async def _failure_through_the_real_transport(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]] | None,
+) -> ApplicationError:
+    """One call through ``http_client()`` to a loopback server that misbehaves as told
+    (``None``: nothing listens on the port)."""
+    port = free_port()
+    server = await asyncio.start_server(handle, "127.0.0.1", port) if handle else None
+    try:
+        async with http_client() as http:
+            client = ServiceClient(http, {"process_payment": f"http://127.0.0.1:{port}"}, 1.0)
+            with pytest.raises(ApplicationError) as raised:
+                await environment().run(
+                    client.request, "POST", "/charges", correlation_id="c", json={}
+                )
+    finally:
+        if server:
+            server.close()
+    return raised.value
+
+
+async def test_a_refused_connection_is_unavailable_not_a_timeout() -> None:
+    error = await _failure_through_the_real_transport(None)
+    assert error.type == "SERVICE_UNAVAILABLE"
+    assert "ConnectError" in error.message
+
+
+async def test_a_dropped_connection_is_unavailable_not_a_timeout() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    error = await _failure_through_the_real_transport(hang_up)
+    assert error.type == "SERVICE_UNAVAILABLE"
+
+
+async def test_no_answer_in_time_is_a_timeout() -> None:
+    answered = asyncio.Event()
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await answered.wait()
+
+    try:
+        error = await _failure_through_the_real_transport(never_answer)
+    finally:
+        answered.set()
+    assert error.type == "SERVICE_TIMEOUT"
