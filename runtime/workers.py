@@ -12,6 +12,7 @@ import argparse
 import compileall
 import inspect
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
@@ -58,7 +59,9 @@ _OPTIONS: Mapping[str, _Option] = {
         "sandboxed (default: determinism checks, models passed through) or unsandboxed "
         "(less CPU per task, no protection against non-deterministic code)",
     ),
-    "uvloop": _Option("--uvloop", "SAGA_WORKER_UVLOOP", "run the event loop on uvloop (1/0)"),
+    "uvloop": _Option(
+        "--uvloop", "SAGA_WORKER_UVLOOP", "run the event loop on uvloop (0: asyncio's own)"
+    ),
     "processes": _Option(
         "--processes", "SAGA_WORKER_PROCESSES", "worker processes started by this command"
     ),
@@ -89,7 +92,8 @@ class WorkerSettings:
     max_activities: int = 100
     max_cached_workflows: int = 1000
     runner: RunnerKind = RunnerKind.SANDBOXED
-    uvloop: bool = False
+    uvloop: bool = sys.platform != "win32"
+    """uvloop exists for Linux and macOS only; the README has what it saves."""
     processes: int = 1
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
