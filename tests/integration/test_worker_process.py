@@ -3,6 +3,7 @@ SDK's Prometheus metrics on the configured port."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -62,6 +63,23 @@ def worker_process(
             process.wait()
 
 
+async def _pollers(client: Client, queue: str, expected: int) -> set[str]:
+    """The identities polling ``queue`` for workflow tasks, once ``expected`` of them do
+    (or whatever polls after 60 s): a process polls a moment after its metrics are up."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        described = await client.workflow_service.describe_task_queue(request)
+        identities = {poller.identity for poller in described.pollers}
+        if len(identities) >= expected or time.monotonic() > deadline:
+            return identities
+        await asyncio.sleep(0.2)
+
+
 def _wait_for_metrics(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while _scrape(port) is None:
@@ -100,15 +118,8 @@ async def test_processes_flag_starts_that_many_workers_with_their_own_metrics(
     with worker_process(dev_server, queue, *flags, log=log) as process:
         _wait_for_metrics(port, process, log)
         _wait_for_metrics(port + 1, process, log)
+        identities = await _pollers(dev_client, queue, expected=2)
         status = await run_saga(dev_client, queue, "order", SAMPLE, f"wp-order-{queue}")
         assert status.state is SagaState.COMPLETE, log.read_text()
-        pollers = await dev_client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=dev_client.namespace,
-                task_queue=TaskQueue(name=queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            )
-        )
-    identities = {poller.identity for poller in pollers.pollers}
     assert len(identities) == 2, identities
     assert process.returncode == 0, log.read_text()
