@@ -33,7 +33,7 @@ from models.status import InterventionAction, InterventionRequest, SagaState, Sa
 from runtime.cli import exit_now
 from runtime.logs import configure_logging
 from runtime.report import render_status
-from runtime.sagas import SAGAS, InvalidInput, prepare
+from runtime.sagas import SAGAS, InvalidInput, prepare, saga_running
 from runtime.temporal import TemporalSettings, connect, final_status, query_status, start_saga
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -211,9 +211,19 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
             for problem in problems_of(err):
                 print(f"error: {problem}")
             continue
+        saga = saga_running(template)
+        problems = saga.code_problems(template) if saga else []
+        for problem in problems:
+            print(f"error: {problem}")
+        failed += bool(problems)
         for warning in template.warnings:
             print(f"warning: {warning}")
-        print(f"ok: {file} ({template.name} v{template.version}, {len(template.steps)} steps)")
+        if not problems:
+            checked = f", checked against the {saga.name} saga's code" if saga else ""
+            print(
+                f"ok: {file} ({template.name} v{template.version}, "
+                f"{len(template.steps)} steps{checked})"
+            )
     return EXIT_INVALID if failed else EXIT_OK
 
 

@@ -124,6 +124,23 @@ def step_activity(
     # parameters (not the wrapped function's) with plain classes, not strings or unions.
     del run.__wrapped__
     annotations["rules"] = RetryRules | None
+    result_model = annotations["return"]
     annotations["return"] = StepOutput
     run.__annotations__ = annotations
+    setattr(run, STEP_RESULT_ATTRIBUTE, result_model)
     return run
+
+
+STEP_RESULT_ATTRIBUTE = "__step_result_model__"
+
+
+def step_results(activities: type) -> dict[str, type[BaseModel]]:
+    """Every step activity a class defines, by activity name, with the model it returns:
+    what the sagas' code provides, for checking a config against it."""
+    found: dict[str, type[BaseModel]] = {}
+    for member in vars(activities).values():
+        model = getattr(member, STEP_RESULT_ATTRIBUTE, None)
+        definition = activity._Definition.from_callable(member) if callable(member) else None
+        if model is not None and definition is not None and definition.name:
+            found[definition.name] = model
+    return found

@@ -12,6 +12,9 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.common import RetryPolicy
 
+UNKNOWN_ACTIVITY = "NotFoundError"
+"""The error type a Temporal worker fails an activity with when it has no such activity."""
+
 
 class OnExhausted(StrEnum):
     """What the saga does when a step fails terminally (the saga-policy extension)."""
@@ -44,11 +47,14 @@ class RetryPlan(BaseModel):
     maximum_interval_seconds: float = 30.0
 
     def to_temporal(self) -> RetryPolicy:
+        """An activity no worker has (a config naming one the code lacks) fails at once:
+        retrying cannot make it appear."""
         return RetryPolicy(
             maximum_attempts=self.maximum_attempts,
             initial_interval=timedelta(seconds=self.initial_interval_seconds),
             backoff_coefficient=self.backoff_coefficient,
             maximum_interval=timedelta(seconds=self.maximum_interval_seconds),
+            non_retryable_error_types=[UNKNOWN_ACTIVITY],
         )
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio import workflow
 
 from models.order import (
     CartValidation,
+    ConfirmationResult,
     CreateOrderInput,
     InventoryResult,
     OrderResult,
@@ -28,6 +30,16 @@ from models.requests import OrderRequest
 from models.status import SagaStatus
 from workflows.saga import SagaWorkflow
 from workflows.steps import Results, StepRunner, StepSpec, new_correlation_id, result_of
+
+STEP_RESULTS: dict[str, type[BaseModel]] = {
+    "validate_cart": CartValidation,
+    "process_payment": PaymentResult,
+    "update_inventory": InventoryResult,
+    "create_order": OrderResult,
+    "send_confirmation": ConfirmationResult,
+}
+"""The steps this code runs, each with the result it reads back: a config is checked
+against it before anything starts."""
 
 
 @workflow.defn(name="OrderProcessingWorkflow")

@@ -158,9 +158,8 @@ class StepRunner:
     """Runs a saga's steps as their dependencies complete, recording everything in ``status``."""
 
     def __init__(self, plan: SagaPlan, status: SagaStatus, specs: Mapping[str, StepSpec]) -> None:
-        missing = {step.name for step in plan.steps} ^ set(specs)
-        if missing:
-            raise ValueError(f"steps and specs differ: {sorted(missing)}")
+        self._mismatch = sorted({step.name for step in plan.steps} ^ set(specs))
+        """Steps only the plan or only the code has: the saga fails at once in :meth:`run`."""
         self.plan = plan
         self.status = status
         self.specs = specs
@@ -177,6 +176,13 @@ class StepRunner:
 
     async def run(self) -> dict[str, dict[str, Any]]:
         """Run every step; on a terminal outcome compensate as the plan says, then raise."""
+        if self._mismatch:
+            raise ApplicationError(
+                f"the plan's steps do not match the saga's code: {', '.join(self._mismatch)}"
+                " (start it with a config that `starter.py config validate` accepts)",
+                type="SagaConfigMismatch",
+                non_retryable=True,
+            )
         self._set_state(SagaState.IN_PROGRESS)
         tasks: dict[str, asyncio.Task[None]] = {}
         for step in self.plan.steps:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio import workflow
 
 from models.registration import (
@@ -17,12 +18,14 @@ from models.registration import (
     CreateUserInput,
     InitializePreferencesInput,
     Plan,
+    PreferencesResult,
     RegistrationInput,
     SendWelcomeInput,
     SetupBillingInput,
     UpdateUserStatusInput,
     UserAccountResult,
     UserStatusResult,
+    WelcomeResult,
     billing_deferred,
     billing_skipped,
     preferences_fallback,
@@ -33,6 +36,14 @@ from models.status import SagaStatus, StepError, StepState
 from workflows.saga import SagaWorkflow, parallel_savings, step_timings
 from workflows.steps import Results, Skip, StepRunner, StepSpec, new_correlation_id, result_of
 
+STEP_RESULTS: dict[str, type[BaseModel]] = {
+    "create_user_account": UserAccountResult,
+    "setup_billing_profile": BillingResult,
+    "initialize_preferences": PreferencesResult,
+    "send_welcome_sequence": WelcomeResult,
+    "update_user_status": UserStatusResult,
+}
+"""The steps this code runs, each with the result it reads back (see the order saga)."""
 PARALLEL_BRANCH = ("setup_billing_profile", "initialize_preferences")
 FINAL_STEP = "update_user_status"
 DONE_STATES = {StepState.COMPLETE, StepState.SKIPPED, StepState.RESOLVED_MANUALLY}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 import starter
+from adapter.errors import ConfigErrors
+from adapter.loader import load_template
+from runtime.sagas import SAGAS, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference" / "tasker-configs"
@@ -152,3 +156,45 @@ def test_validate_lists_every_problem_of_one_file(
         f"error: {broken}: key 'saga.on_intervention_timeout': unknown value 'shrug'"
         " (allowed: compensate, fail)",
     ]
+
+
+def _order_config_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = (ROOT / "config" / "order_processing.yaml").read_text()
+    assert old in text
+    changed = tmp_path / "order_processing.yaml"
+    changed.write_text(text.replace(old, new))
+    return changed
+
+
+def test_a_step_the_code_does_not_have_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Renamed in the YAML (dependencies renamed too, so it loads): the workflow could only
+    fail, so validate refuses it, and so does every start."""
+    config = _order_config_with(tmp_path, "update_inventory", "update_stock")
+    code, out = run(capsys, "config", "validate", str(config))
+    assert code == 2
+    assert (
+        f"error: {config}: step 'update_stock': key 'name': the order saga's code has no such step"
+        in out
+    )
+    assert f"error: {config}: key 'step_templates': the order saga's code runs step" in out
+    assert "ok: " not in out
+
+    sample = json.loads((ROOT / "examples" / "order_sample.json").read_text())
+    with pytest.raises(ConfigErrors, match="has no such step"):
+        prepare(SAGAS["order"], sample, template=load_template(config))
+
+
+def test_a_compensation_the_code_does_not_have_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = _order_config_with(
+        tmp_path, "compensation: refund_payment", "compensation: refund_paymnt"
+    )
+    code, out = run(capsys, "config", "validate", str(config))
+    assert code == 2
+    assert (
+        f"error: {config}: step 'process_payment': key 'saga.compensation': "
+        "no activity 'refund_paymnt' to compensate with" in out
+    )
