@@ -13,6 +13,7 @@ from activities.outcomes import permanent, retryable
 from activities.step import current_workflow_id, step_activity
 from models.money import to_money
 from models.order import (
+    CancelOrderInput,
     CartValidation,
     ConfirmationResult,
     CreateOrderInput,
@@ -39,6 +40,8 @@ DELIVERY_DAYS = 7
 class CompensationResult(BaseModel):
     status: str
     details: list[dict[str, Any]] = []
+    nothing_to_undo: bool = False
+    """The step left no effect to undo: its status must not claim it was compensated."""
 
 
 def _now() -> datetime:
@@ -77,6 +80,7 @@ class OrderActivities:
             self.send_confirmation,
             self.refund_payment,
             self.release_inventory,
+            self.cancel_order,
         ]
 
     @activity.defn(name="validate_cart")
@@ -332,7 +336,7 @@ class OrderActivities:
     async def refund_payment(self, arg: RefundPaymentInput) -> CompensationResult:
         """Refund the charge in full; a payment that never completed has nothing to undo."""
         if arg.payment is None:
-            return CompensationResult(status="nothing_to_refund")
+            return CompensationResult(status="nothing_to_refund", nothing_to_undo=True)
         response = await self.client.request(
             "POST",
             "/payments/refunds",
@@ -369,3 +373,20 @@ class OrderActivities:
             )
             released.append(reply.json())
         return CompensationResult(status="released", details=released)
+
+    @activity.defn(name="cancel_order")
+    @step_activity
+    async def cancel_order(self, arg: CancelOrderInput) -> CompensationResult:
+        """Cancel the saga's order (its payment marked refunded); the order is found by the
+        saga's identity, so an order whose creation reply was lost is cancelled too."""
+        response = await self.client.request(
+            "POST",
+            "/orders/cancel",
+            step="create_order",
+            correlation_id=arg.correlation_id,
+            json={"workflow_id": current_workflow_id(), "reason": arg.reason},
+        )
+        order = response.json()
+        if order.get("status") == "nothing_to_cancel":
+            return CompensationResult(status="nothing_to_cancel", nothing_to_undo=True)
+        return CompensationResult(status="cancelled", details=[order])

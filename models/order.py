@@ -182,6 +182,12 @@ class RefundPaymentInput(StepInput):
     reason: str = "saga_compensation"
 
 
+class CancelOrderInput(StepInput):
+    """Compensation of create_order: cancels the order this saga created, if it exists."""
+
+    reason: str = "saga_compensation"
+
+
 class ReleaseInventoryInput(StepInput):
     """Compensation of update_inventory: releases every reservation made for the order."""
 

@@ -106,10 +106,28 @@ def list_orders(tx: Tx, call: Call) -> Answer:
     return Answer(200, {"orders": [_order_json(r) for r in rows]})
 
 
+def cancel(tx: Tx, call: Call) -> Answer:
+    """POST /orders/cancel {"workflow_id", "reason"}: undo the order a saga created, found by
+    the saga's identity (the order may exist though its creator never heard back). Cancelling
+    twice, or where no order exists, changes nothing."""
+    workflow_id = call.body.get("workflow_id")
+    if not isinstance(workflow_id, str) or not workflow_id:
+        raise ApiError(422, "invalid_request", "'workflow_id' is required")
+    row = tx.find_one("orders", workflow_id=workflow_id)
+    if row is None:
+        return Answer(200, {"workflow_id": workflow_id, "status": "nothing_to_cancel"})
+    if row["status"] != "cancelled":
+        changes = {"status": "cancelled", "payment_status": "refunded"}
+        tx.update("orders", ("id", row["id"]), changes)
+        row = {**row, **changes}
+    return Answer(200, _order_json(row))
+
+
 def routes(ctx: Context) -> list[Route]:
     """Order store routes."""
     return [
         route(ctx, "POST", "/orders", create, "orders.create"),
+        route(ctx, "POST", "/orders/cancel", cancel, "orders.cancel"),
         route(ctx, "GET", "/orders", list_orders),
         route(ctx, "GET", "/orders/{order_id}", get_order),
     ]

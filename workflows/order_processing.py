@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 from models.order import (
+    CancelOrderInput,
     CartValidation,
     ConfirmationResult,
     CreateOrderInput,
@@ -100,7 +101,8 @@ class OrderProcessingWorkflow(SagaWorkflow):
                         if (held := result_of(InventoryResult, r, "update_inventory"))
                         else None
                     ),
-                )
+                ),
+                compensation_input=lambda _: CancelOrderInput(correlation_id=correlation_id),
             ),
             "send_confirmation": StepSpec(
                 lambda r: SendConfirmationInput(

@@ -394,7 +394,8 @@ class StepRunner:
                 output.result,
             )
             step_status = self.status.steps[for_step]
-            if step_status.state in {StepState.COMPLETE, StepState.ERROR}:
+            undone = not output.result.get("nothing_to_undo")
+            if undone and step_status.state in {StepState.COMPLETE, StepState.ERROR}:
                 step_status.state = StepState.COMPENSATED
 
     # -- status ----------------------------------------------------------------------------

@@ -284,3 +284,29 @@ async def test_the_same_order_submitted_ten_times_at_once_runs_one_saga(
     assert not started
     assert (await final_status(handle)).result == statuses[0].result
     assert len(await _charges_for(services_http, prepared.workflow_id)) == 1
+
+
+async def test_an_order_created_without_a_reply_is_cancelled_by_the_compensation(
+    dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
+) -> None:
+    """Every reply of create_order lost: the order exists though the saga never heard of
+    it; the saga gives up, and its undo finds the order by the saga's id and cancels it."""
+    fault = {"operation": "orders.create", "count": 3, "mode": "commit_then_timeout"}
+    assert (await services_http.post("/_faults", json=fault)).status_code == 201
+    workflow_id = f"it-order-lost-{uuid.uuid4().hex[:8]}"
+
+    status = await run_saga(dev_client, dev_worker, "order", SAMPLE, workflow_id)
+
+    assert status.state is SagaState.COMPENSATED, status.model_dump_json(indent=2)
+    assert [c.activity for c in status.compensations] == [
+        "cancel_order",
+        "release_inventory",
+        "refund_payment",
+    ]
+    assert status.steps["create_order"].state is StepState.COMPENSATED
+    orders = (await services_http.get("/orders", params={"workflow_id": workflow_id})).json()
+    [order] = orders["orders"]
+    assert (order["status"], order["payment_status"]) == ("cancelled", "refunded")
+    [charge] = await _charges_for(services_http, workflow_id)
+    refunds = await services_http.get("/payments/refunds", params={"charge_id": charge["id"]})
+    assert [r["amount"] for r in refunds.json()["refunds"]] == [charge["amount"]]

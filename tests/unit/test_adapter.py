@@ -218,7 +218,7 @@ def test_project_config_saga_policy() -> None:
         None,
         "refund_payment",
         "release_inventory",
-        None,
+        "cancel_order",
         None,
     ]
     assert t.saga.intervention_timeout_seconds == 86400

@@ -70,7 +70,7 @@ def test_show_order_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert table["update_inventory"][2] == "2 (max 3)"
     assert "linear 1s" in table["update_inventory"][5]
     assert table["update_inventory"][6] == "on_exhausted=intervene undo=release_inventory"
-    assert table["create_order"][6] == "on_exhausted=compensate"
+    assert table["create_order"][6] == "on_exhausted=compensate undo=cancel_order"
     assert table["send_confirmation"][6] == "on_exhausted=continue"
     assert "intervention: timeout 86400s, then compensate" in out
 

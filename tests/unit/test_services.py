@@ -549,6 +549,23 @@ async def test_order_validation_names_missing_fields(client: httpx.AsyncClient) 
     assert "customer_email" in error["message"]
 
 
+async def test_order_cancel_finds_the_order_by_workflow_and_is_idempotent(
+    client: httpx.AsyncClient,
+) -> None:
+    nothing = await client.post("/orders/cancel", json={"workflow_id": "wf-9"})
+    assert (nothing.status_code, nothing.json()["status"]) == (200, "nothing_to_cancel")
+    created = (await client.post("/orders", json=_order("wf-9"))).json()
+    for _ in range(2):
+        cancelled = await client.post("/orders/cancel", json={"workflow_id": "wf-9"})
+        assert cancelled.status_code == 200
+        body = cancelled.json()
+        assert body["order_id"] == created["order_id"]
+        assert (body["status"], body["payment_status"]) == ("cancelled", "refunded")
+    stored = (await client.get(f"/orders/{created['order_id']}")).json()
+    assert stored["status"] == "cancelled"
+    assert (await client.post("/orders/cancel", json={})).status_code == 422
+
+
 # --- registration ------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from activities.order import CompensationResult
 from activities.step import step_activity
 from models.order import (
+    CancelOrderInput,
     CartValidation,
     ConfirmationResult,
     CreateOrderInput,
@@ -70,6 +71,8 @@ class OrderDoubles:
         self.scheduled: list[tuple[str, int, datetime]] = []
         """(step, attempt, ``current_attempt_scheduled_time``): right on the dev server."""
         self.attempts: dict[str, int] = defaultdict(int)
+        self.order_created = False
+        """Set once create_order succeeded (after ``_enter``, which raises the scripted failure)."""
 
     def all(self) -> list[Any]:
         return [
@@ -80,6 +83,7 @@ class OrderDoubles:
             self.send_confirmation,
             self.refund_payment,
             self.release_inventory,
+            self.cancel_order,
         ]
 
     def names(self) -> list[str]:
@@ -175,6 +179,7 @@ class OrderDoubles:
     @step_activity
     async def create_order(self, arg: CreateOrderInput) -> OrderResult:
         await self._enter()
+        self.order_created = True
         assert arg.cart is not None
         return OrderResult(
             order_id=1,
@@ -202,6 +207,15 @@ class OrderDoubles:
     async def release_inventory(self, arg: ReleaseInventoryInput) -> CompensationResult:
         await self._enter()
         return CompensationResult(status="released")
+
+    @activity.defn(name="cancel_order")
+    @step_activity
+    async def cancel_order(self, arg: CancelOrderInput) -> CompensationResult:
+        """An order exists only once create_order has succeeded."""
+        await self._enter()
+        if self.order_created:
+            return CompensationResult(status="cancelled")
+        return CompensationResult(status="nothing_to_cancel", nothing_to_undo=True)
 
 
 def status_of(raw: BaseModel | dict[str, Any]) -> SagaStatus:

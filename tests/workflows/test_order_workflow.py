@@ -164,14 +164,15 @@ async def test_create_order_failure_compensates_in_reverse(
     status = await run_order(ts_env, doubles, task_queue)
     assert status.state is SagaState.COMPENSATED
     assert doubles.attempts["create_order"] == 3
-    assert doubles.names()[-2:] == ["release_inventory", "refund_payment"]
+    assert doubles.names()[-3:] == ["cancel_order", "release_inventory", "refund_payment"]
     assert "send_confirmation" not in doubles.names()
     states = step_states(status)
     assert states["process_payment"] is StepState.COMPENSATED
     assert states["update_inventory"] is StepState.COMPENSATED
-    assert states["create_order"] is StepState.ERROR
+    assert states["create_order"] is StepState.ERROR  # its undo found no order
     assert states["send_confirmation"] is StepState.PENDING
     assert [(c.activity, c.for_step, c.state) for c in status.compensations] == [
+        ("cancel_order", "create_order", StepState.COMPLETE),
         ("release_inventory", "update_inventory", StepState.COMPLETE),
         ("refund_payment", "process_payment", StepState.COMPLETE),
     ]
@@ -473,8 +474,9 @@ async def test_cancel_during_a_running_step_compensates(
     assert order.error is not None
     assert order.error.type == "CANCELLED"
     assert "send_confirmation" not in doubles.names()
-    assert doubles.names()[-2:] == ["release_inventory", "refund_payment"]
+    assert doubles.names()[-3:] == ["cancel_order", "release_inventory", "refund_payment"]
     assert [(c.activity, c.state) for c in status.compensations] == [
+        ("cancel_order", StepState.COMPLETE),
         ("release_inventory", StepState.COMPLETE),
         ("refund_payment", StepState.COMPLETE),
     ]
