@@ -21,6 +21,10 @@ from models.events import SERVICE_CALL_COMPLETED, SERVICE_CALL_FAILED, SERVICE_C
 log = structlog.get_logger("activities.http")
 
 DEFAULT_HTTP_TIMEOUT = 10.0
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+UNKNOWN_OUTCOME = 504
+"""A gateway timeout: the service may have done the work and lost the reply."""
+OUTCOME_RESOLVED = "service_call_outcome_resolved"
 
 
 class ServiceTransport(AiohttpTransport):
@@ -104,7 +108,12 @@ class ServiceClient:
             )
         except httpx.TransportError as err:
             call.warning(SERVICE_CALL_FAILED, error=type(err).__name__)
-            raise transport_error(err, method, url) from err
+            found = await self._effect(method, step, key, headers) if method in WRITES else None
+            if found is None:
+                raise transport_error(err, method, url) from err
+            response = found
+        if response.status_code == UNKNOWN_OUTCOME and method in WRITES:
+            response = await self._effect(method, step, key, headers) or response
         elapsed = round((time.monotonic() - started) * 1000)
         try:
             raise_for_response(response, codes=codes, rate_limit_delay=rate_limit_delay)
@@ -115,6 +124,25 @@ class ServiceClient:
             raise
         call.info(SERVICE_CALL_COMPLETED, status=response.status_code, ms=elapsed)
         return response
+
+    async def _effect(
+        self, method: str, step: str, key: str, headers: Mapping[str, str]
+    ) -> httpx.Response | None:
+        """A write whose outcome is unknown (no reply, or a gateway timeout): ask the service
+        what it did under this idempotency key. The stored answer is the reply that was lost;
+        none means the write never happened (a retry is safe). A failed lookup leaves the
+        outcome unknown, and the step retries (the write is idempotent). Every service
+        answers ``/effects/{key}`` at its root, whatever path its step's URL has."""
+        url = httpx.URL(self.base_url(step)).copy_with(path=f"/effects/{key}", query=None)
+        try:
+            found = await self.http.get(url, headers=headers, timeout=self._timeout())
+        except httpx.TransportError:
+            return None
+        if found.status_code != 200:
+            return None
+        effect = found.json()
+        log.info(OUTCOME_RESOLVED, idempotency_key=key, method=method, status=effect["status"])
+        return httpx.Response(effect["status"], json=effect["body"], request=found.request)
 
     def _timeout(self) -> float:
         """Never wait longer than the activity may run, so the error is ours, not Temporal's."""

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import emails, faults, inventory, orders, payments, registration, users
-from .api import Answer, Call, error_body, iso, utc_now
+from .api import Answer, ApiError, Call, error_body, iso, utc_now
 from .db import Database, Tx
 from .pipeline import LOG_SCOPE_KEY, Clock, Context, LogEntry, route
 
@@ -79,6 +79,18 @@ def list_requests(tx: Tx, call: Call) -> Answer:
     return Answer(200, {"requests": rows})
 
 
+def lookup_effect(tx: Tx, call: Call) -> Answer:
+    """GET /effects/{idempotency_key}: the answer a keyed write was given, for a client that
+    never received it (a lost reply, a timeout): 404 means the write never happened."""
+    key = call.params["idempotency_key"]
+    stored = tx.find("idempotency", idem_key=key)
+    if not stored:
+        raise ApiError(404, "effect_not_found", f"No write with idempotency key {key}")
+    row = stored[-1]
+    body = {k: row[k] for k in ("method", "route", "status", "body")}
+    return Answer(200, {"idempotency_key": key, **body})
+
+
 def clear_requests(tx: Tx, call: Call) -> Answer:
     """DELETE /_requests: forget the log (handy between demo runs)."""
     return Answer(200, {"cleared": tx.delete_all("requests")})
@@ -110,7 +122,8 @@ def create_app(db_path: str | Path, *, clock: Clock | None = None) -> Starlette:
         route(ctx, "DELETE", "/_faults", faults.clear),
     ]
     domains = (inventory, payments, emails, orders, users, registration)
-    routes = admin + [r for module in domains for r in module.routes(ctx)]
+    effects = [route(ctx, "GET", "/effects/{idempotency_key}", lookup_effect)]
+    routes = admin + effects + [r for module in domains for r in module.routes(ctx)]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -105,3 +105,35 @@ async def test_no_answer_in_time_is_a_timeout() -> None:
     finally:
         answered.set()
     assert error.type == "SERVICE_TIMEOUT"
+
+
+async def _write_with_lost_reply(effect: httpx.Response) -> httpx.Response:
+    """A POST answered 504 (the reply lost), then the effect lookup answered ``effect``."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(504, json={"error": {"code": "timeout", "message": "lost"}})
+        assert request.url.path == "/effects/order-1:process_payment"
+        return effect
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = ServiceClient(http, {"process_payment": "http://pay.test"})
+        response: httpx.Response = await environment().run(
+            client.request, "POST", "/charges", correlation_id="c", json={}
+        )
+        return response
+
+
+async def test_a_lost_reply_is_resolved_by_the_idempotency_key() -> None:
+    stored = {"method": "POST", "route": "/charges", "status": 201, "body": {"id": "ch_1"}}
+    with capture_logs() as logs:
+        response = await _write_with_lost_reply(httpx.Response(200, json=stored))
+    assert (response.status_code, response.json()) == (201, {"id": "ch_1"})
+    assert "service_call_outcome_resolved" in [entry["event"] for entry in logs]
+
+
+async def test_a_write_that_never_happened_stays_a_retryable_timeout() -> None:
+    with pytest.raises(ApplicationError) as raised:
+        await _write_with_lost_reply(httpx.Response(404, json={"error": {"code": "x"}}))
+    assert raised.value.type == "SERVICE_TIMEOUT"
+    assert not raised.value.non_retryable

@@ -566,6 +566,18 @@ async def test_order_cancel_finds_the_order_by_workflow_and_is_idempotent(
     assert (await client.post("/orders/cancel", json={})).status_code == 422
 
 
+async def test_effects_are_looked_up_by_idempotency_key(client: httpx.AsyncClient) -> None:
+    headers = {"Idempotency-Key": "wf-e:create_order"}
+    created = await client.post("/orders", json=_order("wf-e"), headers=headers)
+    found = await client.get("/effects/wf-e:create_order")
+    assert found.status_code == 200
+    effect = found.json()
+    assert (effect["method"], effect["status"]) == ("POST", 201)
+    assert effect["body"]["order_number"] == created.json()["order_number"]
+    missing = await client.get("/effects/wf-none:create_order")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "effect_not_found")
+
+
 # --- registration ------------------------------------------------------------------------
 
 

@@ -99,6 +99,9 @@ class FakeServices:
         return [r for r in self.requests if r.op == op]
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.startswith("/effects/"):
+            # These fakes keep no effects: an unknown outcome is "never happened".
+            return httpx.Response(404, json={"error": {"code": "effect_not_found"}})
         op, path_user = self._route(request)
         body = json.loads(request.content) if request.content else None
         await self._record(op, request, body)
