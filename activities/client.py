@@ -128,21 +128,35 @@ class ServiceClient:
     async def _effect(
         self, method: str, step: str, key: str, headers: Mapping[str, str]
     ) -> httpx.Response | None:
-        """A write whose outcome is unknown (no reply, or a gateway timeout): ask the service
-        what it did under this idempotency key. The stored answer is the reply that was lost;
-        none means the write never happened (a retry is safe). A failed lookup leaves the
-        outcome unknown, and the step retries (the write is idempotent). Every service
-        answers ``/effects/{key}`` at its root, whatever path its step's URL has."""
+        """A write whose outcome is unknown (no reply, or a gateway timeout): the answer the
+        service gave under this idempotency key is the reply that was lost; none means the
+        write never happened (a retry is safe). A failed lookup leaves the outcome unknown,
+        and the step retries (the write is idempotent)."""
+        effect = await self._lookup(step, key, headers)
+        if effect is None:
+            return None
+        log.info(OUTCOME_RESOLVED, idempotency_key=key, method=method, status=effect["status"])
+        return httpx.Response(effect["status"], json=effect["body"])
+
+    async def effect_of(self, step: str, correlation_id: str) -> Any | None:
+        """What ``step`` of this saga did, from the service's own records (its successful
+        answer), or None when it did nothing: an undo finds its effect this way, not only
+        from a result the workflow received."""
+        key = f"{current_workflow_id()}:{step}"
+        headers = {"X-Correlation-ID": correlation_id, "Idempotency-Key": key}
+        effect = await self._lookup(step, key, headers)
+        return effect["body"] if effect and effect["status"] < 300 else None
+
+    async def _lookup(self, step: str, key: str, headers: Mapping[str, str]) -> Any | None:
+        """``GET /effects/{key}`` at the root of the step's service: the stored answer, or
+        None (not found, or the lookup failed). Every service answers there, whatever path
+        its step's URL has."""
         url = httpx.URL(self.base_url(step)).copy_with(path=f"/effects/{key}", query=None)
         try:
             found = await self.http.get(url, headers=headers, timeout=self._timeout())
         except httpx.TransportError:
             return None
-        if found.status_code != 200:
-            return None
-        effect = found.json()
-        log.info(OUTCOME_RESOLVED, idempotency_key=key, method=method, status=effect["status"])
-        return httpx.Response(effect["status"], json=effect["body"], request=found.request)
+        return found.json() if found.status_code == 200 else None
 
     def _timeout(self) -> float:
         """Never wait longer than the activity may run, so the error is ours, not Temporal's."""

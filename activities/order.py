@@ -334,19 +334,22 @@ class OrderActivities:
     @activity.defn(name="refund_payment")
     @step_activity
     async def refund_payment(self, arg: RefundPaymentInput) -> CompensationResult:
-        """Refund the charge in full; a payment that never completed has nothing to undo."""
-        if arg.payment is None:
-            return CompensationResult(status="nothing_to_refund", nothing_to_undo=True)
+        """Refund the charge in full. The charge is the payment step's result or, when the
+        saga never got one (cancelled mid-call, reply lost), whatever the gateway holds under
+        the step's idempotency key; no charge anywhere means nothing to undo."""
+        if arg.payment is not None:
+            charge_id, amount = arg.payment.payment_id, str(arg.payment.amount_charged)
+        else:
+            charge = await self.client.effect_of("process_payment", arg.correlation_id)
+            if charge is None:
+                return CompensationResult(status="nothing_to_refund", nothing_to_undo=True)
+            charge_id, amount = charge["id"], charge["amount"]
         response = await self.client.request(
             "POST",
             "/payments/refunds",
             step="process_payment",
             correlation_id=arg.correlation_id,
-            json={
-                "charge_id": arg.payment.payment_id,
-                "amount": str(arg.payment.amount_charged),
-                "reason": arg.reason,
-            },
+            json={"charge_id": charge_id, "amount": amount, "reason": arg.reason},
         )
         refund = response.json()
         return CompensationResult(status="refunded", details=[refund])

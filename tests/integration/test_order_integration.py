@@ -341,3 +341,34 @@ async def test_cancelled_while_the_order_reply_is_lost_cancels_the_order_and_ref
     [charge] = await _charges_for(services_http, workflow_id)
     refunds = await services_http.get("/payments/refunds", params={"charge_id": charge["id"]})
     assert [r["amount"] for r in refunds.json()["refunds"]] == [charge["amount"]]
+
+
+async def test_cancelled_while_the_charge_reply_is_held_refunds_the_charge(
+    dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
+) -> None:
+    """The gateway charged, its reply is held back, and the saga is cancelled meanwhile: the
+    refund finds the charge by the payment step's idempotency key (the workflow never got
+    it), so no money is kept for an order that did not complete."""
+    fault = {"operation": "payments.charge", "count": 1, "mode": "commit_then_timeout",
+             "delay_seconds": 1.5}  # fmt: skip
+    assert (await services_http.post("/_faults", json=fault)).status_code == 201
+    workflow_id = f"it-charge-cancel-{uuid.uuid4().hex[:8]}"
+    prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=workflow_id)
+    handle, _ = await start_saga(dev_client, prepared, dev_worker)
+    for _ in range(100):
+        if await _charges_for(services_http, workflow_id):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the charge was never made")
+    await handle.cancel()
+
+    status = await final_status(handle)
+
+    assert status.state is SagaState.CANCELLED, status.model_dump_json(indent=2)
+    [refund] = [c for c in status.compensations if c.activity == "refund_payment"]
+    assert (refund.state, (refund.result or {}).get("status")) == (StepState.COMPLETE, "refunded")
+    assert status.steps["process_payment"].state is StepState.COMPENSATED
+    [charge] = await _charges_for(services_http, workflow_id)
+    refunds = await services_http.get("/payments/refunds", params={"charge_id": charge["id"]})
+    assert [r["amount"] for r in refunds.json()["refunds"]] == [charge["amount"]]
