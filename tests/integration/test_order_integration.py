@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +289,32 @@ async def test_the_same_order_submitted_ten_times_at_once_runs_one_saga(
     assert len(await _charges_for(services_http, prepared.workflow_id)) == 1
 
 
+async def _cancel_while_reply_held(
+    client: Client,
+    queue: str,
+    http: httpx.AsyncClient,
+    workflow_id: str,
+    operation: str,
+    written: Callable[[], Awaitable[bool]],
+) -> SagaStatus:
+    """Start the sample order with ``operation``'s next reply held back 1.5 s after its
+    write, cancel the saga once ``written`` sees the write (bounded), and return how the
+    saga ended."""
+    fault = {"operation": operation, "count": 1, "mode": "commit_then_timeout",
+             "delay_seconds": 1.5}  # fmt: skip
+    assert (await http.post("/_faults", json=fault)).status_code == 201
+    prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=workflow_id)
+    handle, _ = await start_saga(client, prepared, queue)
+    for _ in range(100):
+        if await written():
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"{operation} never wrote anything")
+    await handle.cancel()
+    return await final_status(handle)
+
+
 async def test_a_lost_create_order_reply_completes_with_the_order_that_exists(
     dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
 ) -> None:
@@ -312,22 +339,15 @@ async def test_cancelled_while_the_order_reply_is_lost_cancels_the_order_and_ref
 ) -> None:
     """The order is written, its reply held back; the saga is cancelled meanwhile. The undo
     finds the order by the saga's identity, not from a result the workflow never got."""
-    fault = {"operation": "orders.create", "count": 1, "mode": "commit_then_timeout",
-             "delay_seconds": 1.5}  # fmt: skip
-    assert (await services_http.post("/_faults", json=fault)).status_code == 201
     workflow_id = f"it-order-cancel-{uuid.uuid4().hex[:8]}"
-    prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=workflow_id)
-    handle, _ = await start_saga(dev_client, prepared, dev_worker)
-    for _ in range(100):
-        orders = (await services_http.get("/orders", params={"workflow_id": workflow_id})).json()
-        if orders["orders"]:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the order was never written")
-    await handle.cancel()
 
-    status = await final_status(handle)
+    async def order_written() -> bool:
+        orders = await services_http.get("/orders", params={"workflow_id": workflow_id})
+        return bool(orders.json()["orders"])
+
+    status = await _cancel_while_reply_held(
+        dev_client, dev_worker, services_http, workflow_id, "orders.create", order_written
+    )
 
     assert status.state is SagaState.CANCELLED, status.model_dump_json(indent=2)
     assert [c.activity for c in status.compensations] == [
@@ -349,21 +369,14 @@ async def test_cancelled_while_the_charge_reply_is_held_refunds_the_charge(
     """The gateway charged, its reply is held back, and the saga is cancelled meanwhile: the
     refund finds the charge by the payment step's idempotency key (the workflow never got
     it), so no money is kept for an order that did not complete."""
-    fault = {"operation": "payments.charge", "count": 1, "mode": "commit_then_timeout",
-             "delay_seconds": 1.5}  # fmt: skip
-    assert (await services_http.post("/_faults", json=fault)).status_code == 201
     workflow_id = f"it-charge-cancel-{uuid.uuid4().hex[:8]}"
-    prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=workflow_id)
-    handle, _ = await start_saga(dev_client, prepared, dev_worker)
-    for _ in range(100):
-        if await _charges_for(services_http, workflow_id):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the charge was never made")
-    await handle.cancel()
 
-    status = await final_status(handle)
+    async def charged() -> bool:
+        return bool(await _charges_for(services_http, workflow_id))
+
+    status = await _cancel_while_reply_held(
+        dev_client, dev_worker, services_http, workflow_id, "payments.charge", charged
+    )
 
     assert status.state is SagaState.CANCELLED, status.model_dump_json(indent=2)
     [refund] = [c for c in status.compensations if c.activity == "refund_payment"]
