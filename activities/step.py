@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -80,6 +82,28 @@ def apply_rules(err: ApplicationError, attempt: int, rules: RetryRules | None) -
     return _with_attempt(err, attempt, delay=delay)
 
 
+HEARTBEAT_DELAY = 1.0
+"""Seconds before a step's first heartbeat: most steps end sooner and never send one."""
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeat while the step runs (after :data:`HEARTBEAT_DELAY`), so a worker that died
+    is noticed within the heartbeat timeout, and a cancellation reaches the step: the
+    workflow then waits for it to stop before it compensates."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_DELAY)
+            activity.heartbeat()
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+
+
 def step_activity(
     fn: Callable[[S, I], Awaitable[BaseModel]],
 ) -> Callable[..., Awaitable[StepOutput]]:
@@ -104,7 +128,8 @@ def step_activity(
             correlation_id=arg.correlation_id,
         ):
             try:
-                result = await fn(self, arg)
+                async with _heartbeating():
+                    result = await fn(self, arg)
             except ApplicationError as err:
                 raised = apply_rules(err, info.attempt, rules)
                 log.warning(

@@ -25,6 +25,7 @@ from temporalio.exceptions import (
     RetryState,
     TimeoutError,
 )
+from temporalio.workflow import ActivityCancellationType
 
 from models.envelope import StepOutput
 from models.plan import InterventionTimeoutAction, OnExhausted, RetryRules, SagaPlan, StepPlan
@@ -42,6 +43,9 @@ from models.status import (
 from workflows.visibility import publish_state
 
 Results = Mapping[str, dict[str, Any]]
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+"""A step not heard from this long (its worker died) is retried; steps heartbeat every
+second once they run longer than one (``activities.step``)."""
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -113,6 +117,8 @@ async def call_activity(
             activity,
             args=[arg] if rules is None else [arg, rules],
             start_to_close_timeout=start_to_close,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             retry_policy=retry,
             result_type=StepOutput,
             summary=summary,

@@ -289,6 +289,11 @@ async def test_the_same_order_submitted_ten_times_at_once_runs_one_saga(
     assert len(await _charges_for(services_http, prepared.workflow_id)) == 1
 
 
+async def history_events(client: Client, workflow_id: str) -> list[Any]:
+    """The saga's history events, in order."""
+    return list((await client.get_workflow_handle(workflow_id).fetch_history()).events)
+
+
 async def _cancel_while_reply_held(
     client: Client,
     queue: str,
@@ -382,6 +387,11 @@ async def test_cancelled_while_the_charge_reply_is_held_refunds_the_charge(
     [refund] = [c for c in status.compensations if c.activity == "refund_payment"]
     assert (refund.state, (refund.result or {}).get("status")) == (StepState.COMPLETE, "refunded")
     assert status.steps["process_payment"].state is StepState.COMPENSATED
+    # The saga waited for the running payment activity to stop before compensating.
+    kinds = [e.WhichOneof("attributes") for e in (await history_events(dev_client, workflow_id))]
+    assert kinds.index("activity_task_canceled_event_attributes") < max(
+        i for i, kind in enumerate(kinds) if kind == "activity_task_scheduled_event_attributes"
+    )
     [charge] = await _charges_for(services_http, workflow_id)
     refunds = await services_http.get("/payments/refunds", params={"charge_id": charge["id"]})
     assert [r["amount"] for r in refunds.json()["refunds"]] == [charge["amount"]]
