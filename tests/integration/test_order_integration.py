@@ -395,3 +395,23 @@ async def test_cancelled_while_the_charge_reply_is_held_refunds_the_charge(
     [charge] = await _charges_for(services_http, workflow_id)
     refunds = await services_http.get("/payments/refunds", params={"charge_id": charge["id"]})
     assert [r["amount"] for r in refunds.json()["refunds"]] == [charge["amount"]]
+
+
+async def test_a_lost_confirmation_reply_is_resolved_as_sent_once(
+    dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
+) -> None:
+    """The email went out and its reply was lost: the saga says ``sent`` (not ``failed``)
+    and the customer gets exactly one email."""
+    fault = {"operation": "emails.send", "count": 1, "mode": "commit_then_timeout"}
+    assert (await services_http.post("/_faults", json=fault)).status_code == 201
+    workflow_id = f"it-email-lost-{uuid.uuid4().hex[:8]}"
+
+    status = await run_saga(dev_client, dev_worker, "order", SAMPLE, workflow_id)
+
+    assert status.state is SagaState.COMPLETE
+    assert status.result["confirmation"] == "sent"
+    assert status.steps["send_confirmation"].attempts == 1
+    requests = (await services_http.get("/_requests")).json()["requests"]
+    key = f"{workflow_id}:send_confirmation"
+    sends = [r for r in requests if r["idempotency_key"] == key and r["path"] == "/emails"]
+    assert [r["status"] for r in sends] == [504]

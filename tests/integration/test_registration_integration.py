@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from temporalio.client import Client
 
 from models.status import SagaState, SagaStatus, StepState
@@ -186,3 +187,38 @@ async def test_cli_register_wait_json_and_invalid_input(
     assert "nothing started" in invalid.stderr
     for path in ("$.user_info.email", "$.user_info.name", "$.user_info.plan"):
         assert path in invalid.stderr
+
+
+@pytest.mark.parametrize(
+    ("operation", "step"),
+    [
+        ("billing.create", "setup_billing_profile"),
+        ("preferences.create", "initialize_preferences"),
+        ("notifications.welcome", "send_welcome_sequence"),
+        ("users.update", "update_user_status"),
+    ],
+)
+async def test_a_lost_reply_on_each_write_is_resolved_not_repeated(
+    dev_client: Client,
+    dev_worker: str,
+    services_http: httpx.AsyncClient,
+    operation: str,
+    step: str,
+) -> None:
+    """The service did the work and the reply was lost: asked by the idempotency key, it
+    says so, and the step goes on with that answer (no fallback, no second write)."""
+    fault = {"operation": operation, "count": 1, "mode": "commit_then_timeout"}
+    assert (await services_http.post("/_faults", json=fault)).status_code == 201
+
+    status = await run_saga(dev_client, dev_worker, "register", unique_email(SAMPLE))
+
+    assert status.state is SagaState.COMPLETE, status.model_dump_json(indent=2)
+    assert (status.steps[step].state, status.steps[step].attempts) == (StepState.COMPLETE, 1)
+    outcome = status.result
+    assert (outcome["billing_status"], outcome["fallback_used"], outcome["welcome"]) == (
+        "active", False, "sent",
+    )  # fmt: skip
+    key = f"{status.workflow_id}:{step}"
+    requests = await saga_requests(services_http, status.workflow_id)
+    writes = [r for r in requests if r["idempotency_key"] == key and r["method"] != "GET"]
+    assert [r["status"] for r in writes] == [504]
