@@ -13,7 +13,6 @@ gracefully.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing
 import os
 import signal
@@ -25,7 +24,7 @@ import structlog
 
 from activities.client import http_client
 from adapter.errors import ConfigError
-from runtime.cli import exit_now
+from runtime.cli import exit_now, until_stopped
 from runtime.logs import configure_logging
 from runtime.temporal import TemporalSettings, activities_for, connect, make_worker, service_client
 from runtime.workers import WorkerSettings
@@ -65,10 +64,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[TemporalSettings, WorkerS
 
 async def run(settings: TemporalSettings, worker_settings: WorkerSettings) -> None:
     client = await connect(settings, worker_settings.telemetry_runtime())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     async with http_client(worker_settings.max_activities) as http:
         worker = make_worker(
             client,
@@ -85,7 +80,7 @@ async def run(settings: TemporalSettings, worker_settings: WorkerSettings) -> No
                 runner=worker_settings.runner.value,
                 metrics_port=worker_settings.metrics_port or None,
             )
-            await stop.wait()
+            await until_stopped()
             log.info("worker_stopping")
     log.info("worker_stopped")
 
@@ -93,12 +88,7 @@ async def run(settings: TemporalSettings, worker_settings: WorkerSettings) -> No
 def serve(settings: TemporalSettings, worker_settings: WorkerSettings) -> int:
     """Run one worker process until it is told to stop."""
     try:
-        if worker_settings.uvloop:
-            import uvloop
-
-            uvloop.run(run(settings, worker_settings))
-        else:
-            asyncio.run(run(settings, worker_settings))
+        worker_settings.run(run(settings, worker_settings))
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 2

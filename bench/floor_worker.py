@@ -10,13 +10,11 @@ One process only: ``--processes`` is ``worker.py``'s own forking, not a Worker o
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 
 from temporalio.worker import Worker
 
 from bench.floor import ACTIVITIES, WORKFLOWS
-from runtime.cli import exit_now
+from runtime.cli import exit_now, until_stopped
 from runtime.logs import configure_logging
 from runtime.temporal import TemporalSettings, connect
 from runtime.workers import WorkerSettings
@@ -48,10 +46,6 @@ async def serve(temporal: TemporalSettings, settings: WorkerSettings) -> None:
         TemporalSettings(address=temporal.address, namespace=temporal.namespace),
         settings.telemetry_runtime(),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     worker = Worker(
         client,
         task_queue=temporal.task_queue,
@@ -59,18 +53,13 @@ async def serve(temporal: TemporalSettings, settings: WorkerSettings) -> None:
         **settings.worker_options(WORKFLOWS),
     )
     async with worker:
-        await stop.wait()
+        await until_stopped()
 
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     temporal, settings = parse_args(argv)
-    if settings.uvloop:
-        import uvloop
-
-        uvloop.run(serve(temporal, settings))
-    else:
-        asyncio.run(serve(temporal, settings))
+    settings.run(serve(temporal, settings))
     return 0
 
 

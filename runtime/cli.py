@@ -1,9 +1,21 @@
-"""What the two entry points (worker.py, starter.py) share about ending a process."""
+"""What the entry points (worker.py, starter.py, the demo, the floor worker) share about
+ending a process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import sys
+
+
+async def until_stopped() -> None:
+    """Return on SIGINT or SIGTERM, so the caller can shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def exit_now(code: int) -> None:

@@ -9,15 +9,14 @@ are replaced by free ones, and the output says which.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import signal
 import socket
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from activities.client import http_client
+from runtime.cli import until_stopped
 from runtime.ports import free_port
 from runtime.processes import PROJECT_ROOT, DevServer, Services
 from runtime.report import render_status
@@ -100,14 +99,6 @@ async def _run(
             print(f"Services:    {services.url}  (e.g. {services.url}/payments/charges)")
             if args.keep_running:
                 print("Running until Ctrl-C (worker, dev server and services stay up) ...")
-                await _until_interrupted()
+                await until_stopped()
     expected = ["complete", "error", "complete"]
     return 0 if [s.state.value for s in outcomes] == expected else 1
-
-
-async def _until_interrupted() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()

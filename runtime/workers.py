@@ -9,19 +9,22 @@ rebuilding their pydantic models, is what made a loaded worker livelock).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import compileall
 import inspect
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+T = TypeVar("T")
 
 PASSTHROUGH_MODULES = ("models",)
 """Run-time data shared with workflows: plain pydantic models and pure helpers, no I/O."""
@@ -161,6 +164,14 @@ class WorkerSettings:
             "max_cached_workflows": self.max_cached_workflows,
             "workflow_runner": self.workflow_runner(),
         }
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        """Run ``main`` to completion on the event loop these settings ask for."""
+        if self.uvloop:
+            import uvloop
+
+            return uvloop.run(main)
+        return asyncio.run(main)
 
     def telemetry_runtime(self) -> Runtime | None:
         """A Temporal runtime exporting the SDK's metrics to Prometheus, when asked for."""
