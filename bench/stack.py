@@ -24,12 +24,11 @@ from pathlib import Path
 from types import TracebackType
 
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from runtime.ports import free_port
 from runtime.processes import PROJECT_ROOT, Child, DevServer, Services, StartupError
+from runtime.temporal import pollers
 from runtime.workers import WorkerSettings
 from services import inventory
 from services.db import Database
@@ -190,7 +189,7 @@ async def wait_until_polling(
     while time.monotonic() < deadline:
         if worker.child.process.poll() is not None:
             raise StartupError(f"{worker.name} exited early; see {worker.child.log_path}")
-        if all([await _has_pollers(client, worker.task_queue, kind) for kind in _QUEUE_TYPES]):
+        if all([await pollers(client, worker.task_queue, kind) for kind in _QUEUE_TYPES]):
             return
         await asyncio.sleep(interval)
     raise StartupError(
@@ -199,15 +198,6 @@ async def wait_until_polling(
 
 
 _QUEUE_TYPES = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
-
-
-async def _has_pollers(client: Client, queue: str, kind: TaskQueueType.ValueType) -> bool:
-    answer = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
-        )
-    )
-    return bool(answer.pollers)
 
 
 @dataclass

@@ -9,6 +9,9 @@ from typing import Any
 
 import httpx
 from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     WorkflowFailureError,
@@ -91,6 +94,20 @@ def make_worker(
         **(settings or WorkerSettings()).worker_options([saga.workflow for saga in SAGAS.values()]),
         **options,
     )
+
+
+async def pollers(
+    client: Client,
+    task_queue: str,
+    kind: TaskQueueType.ValueType = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+) -> set[str]:
+    """The identities of the workers that recently polled ``task_queue`` for ``kind`` tasks."""
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind
+        )
+    )
+    return {poller.identity for poller in described.pollers}
 
 
 async def start_saga(

@@ -14,14 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from models.status import SagaState
 from runtime.ports import free_port
 from runtime.processes import DevServer
+from runtime.temporal import pollers
 from tests.integration.helpers import ROOT, run_saga
 
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
@@ -66,15 +64,9 @@ def worker_process(
 async def _pollers(client: Client, queue: str, expected: int) -> set[str]:
     """The identities polling ``queue`` for workflow tasks, once ``expected`` of them do
     (or whatever polls after 60 s): a process polls a moment after its metrics are up."""
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace,
-        task_queue=TaskQueue(name=queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
     deadline = time.monotonic() + 60
     while True:
-        described = await client.workflow_service.describe_task_queue(request)
-        identities = {poller.identity for poller in described.pollers}
+        identities = await pollers(client, queue)
         if len(identities) >= expected or time.monotonic() > deadline:
             return identities
         await asyncio.sleep(0.2)
