@@ -159,9 +159,11 @@ def step_activity(
 STEP_RESULT_ATTRIBUTE = "__step_result_model__"
 
 
+@functools.cache
 def step_results(activities: type) -> dict[str, type[BaseModel]]:
     """Every step activity a class defines, by activity name, with the model it returns:
-    what the sagas' code provides, for checking a config against it."""
+    what the sagas' code provides, for checking a config against it (before every start,
+    so it is worked out once per class)."""
     found: dict[str, type[BaseModel]] = {}
     for member in vars(activities).values():
         model = getattr(member, STEP_RESULT_ATTRIBUTE, None)

@@ -159,14 +159,13 @@ async def restore_step_results(handle: WorkflowHandle[Any, Any], status: SagaSta
     wanted = {name for name, step in status.steps.items() if step.result_in_history}
     if not wanted:
         return
-    converter = DATA_CONVERTER
     step_of: dict[int, str] = {}
     results: dict[str, Payload] = {}
     async for event in handle.fetch_history_events():
         if event.HasField("activity_task_scheduled_event_attributes"):
             summary = event.user_metadata.summary
             if summary.data:
-                [name] = await converter.decode([summary], [str])
+                [name] = await DATA_CONVERTER.decode([summary], [str])
                 step_of[event.event_id] = name
         elif event.HasField("activity_task_completed_event_attributes"):
             completed = event.activity_task_completed_event_attributes
@@ -174,7 +173,7 @@ async def restore_step_results(handle: WorkflowHandle[Any, Any], status: SagaSta
             if name in wanted and completed.result.payloads:
                 results[name] = completed.result.payloads[0]
     for name, payload in results.items():
-        [output] = await converter.decode([payload], [StepOutput])
+        [output] = await DATA_CONVERTER.decode([payload], [StepOutput])
         step = status.steps[name]
         step.result, step.result_in_history = output.result, False
 
