@@ -35,6 +35,12 @@ async def _charges_for(http: httpx.AsyncClient, workflow_id: str) -> list[dict[s
     return [c for c in charges if c.get("description") == f"Order {workflow_id}"]
 
 
+async def _refunds_of(http: httpx.AsyncClient, charge: dict[str, Any]) -> list[str]:
+    """The amounts refunded on ``charge``, as the gateway records them."""
+    refunds = await http.get("/payments/refunds", params={"charge_id": charge["id"]})
+    return [refund["amount"] for refund in refunds.json()["refunds"]]
+
+
 async def test_sample_order_charges_once_and_reserves_stock(
     dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
 ) -> None:
@@ -265,8 +271,7 @@ async def test_cancel_after_payment_refunds_and_releases(
     assert status.state is SagaState.CANCELLED
     assert [c.activity for c in status.compensations] == ["release_inventory", "refund_payment"]
     charge = (await _charges_for(services_http, workflow_id))[0]
-    refunds = await services_http.get("/payments/refunds", params={"charge_id": charge["id"]})
-    assert [r["amount"] for r in refunds.json()["refunds"]] == ["124.76"]
+    assert await _refunds_of(services_http, charge) == ["124.76"]
 
 
 async def test_the_same_order_submitted_ten_times_at_once_runs_one_saga(
@@ -364,8 +369,7 @@ async def test_cancelled_while_the_order_reply_is_lost_cancels_the_order_and_ref
     [order] = orders["orders"]
     assert (order["status"], order["payment_status"]) == ("cancelled", "refunded")
     [charge] = await _charges_for(services_http, workflow_id)
-    refunds = await services_http.get("/payments/refunds", params={"charge_id": charge["id"]})
-    assert [r["amount"] for r in refunds.json()["refunds"]] == [charge["amount"]]
+    assert await _refunds_of(services_http, charge) == [charge["amount"]]
 
 
 async def test_cancelled_while_the_charge_reply_is_held_refunds_the_charge(
@@ -393,8 +397,7 @@ async def test_cancelled_while_the_charge_reply_is_held_refunds_the_charge(
         i for i, kind in enumerate(kinds) if kind == "activity_task_scheduled_event_attributes"
     )
     [charge] = await _charges_for(services_http, workflow_id)
-    refunds = await services_http.get("/payments/refunds", params={"charge_id": charge["id"]})
-    assert [r["amount"] for r in refunds.json()["refunds"]] == [charge["amount"]]
+    assert await _refunds_of(services_http, charge) == [charge["amount"]]
 
 
 async def test_a_lost_confirmation_reply_is_resolved_as_sent_once(
