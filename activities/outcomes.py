@@ -27,6 +27,15 @@ HTTP_PERMANENT: Mapping[int, str] = {
 }
 """SPEC section 4. 409 is not here: it means "already done" and each step decides."""
 
+SERVER_ERRORS: Mapping[int, str] = {
+    502: "SERVICE_UNAVAILABLE",
+    503: "SERVICE_UNAVAILABLE",
+    504: "SERVICE_TIMEOUT",
+}
+"""Infrastructure failures (with refused connections and timeouts), which the configs' retry
+strategies ride out for minutes; any other 5xx is ``SERVICE_ERROR``, the service's own
+failure, retried within the step's limit."""
+
 
 def permanent(code: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=code, non_retryable=True)
@@ -92,7 +101,7 @@ def raise_for_response(
     if code:
         raise permanent(code, detail)
     if status >= 500:
-        raise retryable("SERVICE_UNAVAILABLE" if status != 504 else "SERVICE_TIMEOUT", detail)
+        raise retryable(SERVER_ERRORS.get(status, "SERVICE_ERROR"), detail)
     raise permanent("HTTP_ERROR", detail)
 
 

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -55,13 +55,17 @@ def _with_attempt(
     )
 
 
-def apply_rules(err: ApplicationError, attempt: int, rules: RetryRules | None) -> ApplicationError:
-    """The error to raise after failed attempt ``attempt``, under the step's retry rules.
+def apply_rules(
+    err: ApplicationError, attempt: int, rules: RetryRules | None, elapsed: float = 0.0
+) -> ApplicationError:
+    """The error to raise after failed attempt ``attempt``, ``elapsed`` seconds after the
+    step's first attempt was scheduled, under the step's retry rules.
 
-    A strategy matching the error type sets its own limit and delay curve (the server's
-    ``Retry-After`` still wins over the curve); other retryable errors keep the step's
-    limit and Temporal's default exponential backoff. Past its limit the error becomes
-    non-retryable, since Temporal's ``maximum_attempts`` allows the largest limit.
+    A strategy matching the error type sets its own limit, time budget and delay curve (the
+    server's ``Retry-After`` still wins over the curve); other retryable errors keep the
+    step's limit and Temporal's default exponential backoff. Past its limit or budget the
+    error becomes non-retryable, since Temporal's ``maximum_attempts`` allows the largest
+    limit.
     """
     if err.non_retryable or rules is None or rules.maximum_attempts == 0:
         return _with_attempt(err, attempt)  # unlimited: Temporal's policy alone decides
@@ -76,10 +80,28 @@ def apply_rules(err: ApplicationError, attempt: int, rules: RetryRules | None) -
             non_retryable=limit < rules.maximum_attempts,
             exhausted=f"{reason}: {limit} attempts",
         )
-    if strategy is None or err.next_retry_delay is not None:
+    if strategy is None:
         return _with_attempt(err, attempt)
-    delay = timedelta(seconds=strategy_delay(strategy, attempt))
+    delay = err.next_retry_delay or timedelta(seconds=strategy_delay(strategy, attempt))
+    budget = strategy.max_elapsed_seconds
+    if budget is not None and elapsed + delay.total_seconds() > budget:
+        return _with_attempt(
+            err,
+            attempt,
+            non_retryable=True,
+            exhausted=f"strategy {strategy.name}: {budget:g} s budget, {attempt} attempts",
+        )
     return _with_attempt(err, attempt, delay=delay)
+
+
+def elapsed_since_first_attempt(info: activity.Info) -> float:
+    """Seconds from the step's first scheduling to now: to this attempt's start in the
+    server's clock (a test server skipping time counts the skipped time; a retry's
+    scheduled time is not used, the test server reports it before the backoff), plus how
+    long this attempt has run."""
+    waited = (info.started_time - info.scheduled_time).total_seconds()
+    running = (datetime.now(UTC) - info.started_time).total_seconds()
+    return max(0.0, waited) + max(0.0, running)
 
 
 HEARTBEAT_DELAY = 1.0
@@ -131,7 +153,7 @@ def step_activity(
                 async with _heartbeating():
                     result = await fn(self, arg)
             except ApplicationError as err:
-                raised = apply_rules(err, info.attempt, rules)
+                raised = apply_rules(err, info.attempt, rules, elapsed_since_first_attempt(info))
                 log.warning(
                     "step_failed", error_type=err.type, error=err.message,
                     non_retryable=raised.non_retryable,
@@ -141,7 +163,8 @@ def step_activity(
             except Exception as err:
                 log.exception("step_crashed")
                 crash = ApplicationError(str(err) or type(err).__name__, type=type(err).__name__)
-                raise apply_rules(crash, info.attempt, rules) from err
+                elapsed = elapsed_since_first_attempt(info)
+                raise apply_rules(crash, info.attempt, rules, elapsed) from err
             log.info("step_completed")
             return StepOutput(attempt=info.attempt, result=result.model_dump(mode="json"))
 

@@ -47,6 +47,7 @@ STRATEGY_KEYS = {
     "backoff_strategy",
     "base_delay",
     "max_delay",
+    "max_elapsed_seconds",
     "error_types",
     "steps",
 }
@@ -309,12 +310,17 @@ def _read_strategies(
             raise reader.fail(f"must be positive, got {base}", key=prefix + "base_delay")
         if cap is not None and cap < base:
             raise reader.fail(f"must be at least base_delay ({base})", key=prefix + "max_delay")
+        budget = reader.typed(raw, "max_elapsed_seconds", (int, float), None, prefix=prefix)
+        if budget is not None and budget <= 0:
+            key = prefix + "max_elapsed_seconds"
+            raise reader.fail(f"must be positive, got {budget}", key=key)
         strategies[error_type] = RetryStrategy(
             error_type,
             limit,
             backoff,
             base,
             float(cap) if cap is not None else None,
+            max_elapsed_seconds=float(budget) if budget is not None else None,
             error_types=_names(reader, raw, "error_types", prefix),
             steps=_step_names(reader, raw, "steps", prefix, known_steps),
         )

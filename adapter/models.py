@@ -21,6 +21,8 @@ class RetryStrategy:
     backoff: Backoff
     base_delay: float
     max_delay: float | None
+    max_elapsed_seconds: float | None = None
+    """Extension: the time budget from the step's first attempt; past it, no more retries."""
     error_types: tuple[str, ...] = ()
     """Extension: the activity error types this strategy covers (default: its own name)."""
     steps: tuple[str, ...] = ()

@@ -59,6 +59,7 @@ def _strategy_plan(strategy: RetryStrategy, cap: int | None) -> StrategyPlan:
         backoff=strategy.backoff,
         base_delay=strategy.base_delay,
         max_delay=strategy.max_delay,
+        max_elapsed_seconds=strategy.max_elapsed_seconds,
     )
 
 

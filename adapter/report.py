@@ -21,6 +21,8 @@ def _strategy(strategy: StrategyPlan) -> str:
         curve = f"{strategy.backoff.value} {_seconds(strategy.base_delay)}"
     if strategy.max_delay is not None and strategy.backoff is not Backoff.FIXED:
         curve += f"..{_seconds(strategy.max_delay)}"
+    if strategy.max_elapsed_seconds is not None:
+        curve += f" within {_seconds(strategy.max_elapsed_seconds)}"
     types = "|".join(strategy.error_types)
     return f"{strategy.name}[{types}] x{strategy.retry_limit} {curve}"
 

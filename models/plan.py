@@ -69,6 +69,8 @@ class StrategyPlan(BaseModel):
     backoff: Backoff
     base_delay: float
     max_delay: float | None = None
+    max_elapsed_seconds: float | None = None
+    """No retry that would start later than this after the step's first attempt."""
 
     def matches(self, error_type: str | None) -> bool:
         return error_type is not None and error_type in self.error_types

@@ -40,6 +40,12 @@ class Child:
             self.process.kill()
             self.process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to finish anything (fault tests)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
 
 def _spawn(name: str, argv: Sequence[str], log_path: Path) -> Child:
     log_path.parent.mkdir(parents=True, exist_ok=True)

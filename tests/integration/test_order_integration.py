@@ -18,7 +18,7 @@ from models.status import SagaState, SagaStatus, StepState
 from runtime.processes import DevServer
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import final_status, start_saga
-from tests.integration.helpers import run_saga, run_starter
+from tests.integration.helpers import charges_for, refunds_of, run_saga, run_starter
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
@@ -28,17 +28,6 @@ async def _stock(http: httpx.AsyncClient, product_id: int) -> int:
     response = await http.get(f"/catalog/products/{product_id}")
     stock: int = response.json()["stock"]
     return stock
-
-
-async def _charges_for(http: httpx.AsyncClient, workflow_id: str) -> list[dict[str, Any]]:
-    charges = (await http.get("/payments/charges")).json()["charges"]
-    return [c for c in charges if c.get("description") == f"Order {workflow_id}"]
-
-
-async def _refunds_of(http: httpx.AsyncClient, charge: dict[str, Any]) -> list[str]:
-    """The amounts refunded on ``charge``, as the gateway records them."""
-    refunds = await http.get("/payments/refunds", params={"charge_id": charge["id"]})
-    return [refund["amount"] for refund in refunds.json()["refunds"]]
 
 
 async def test_sample_order_charges_once_and_reserves_stock(
@@ -52,7 +41,7 @@ async def test_sample_order_charges_once_and_reserves_stock(
     assert status.state is SagaState.COMPLETE, status.model_dump_json(indent=2)
     assert status.result["total"] == "124.76"
     assert status.result["confirmation"] == "sent"
-    charges = await _charges_for(services_http, workflow_id)
+    charges = await charges_for(services_http, workflow_id)
     assert [c["amount"] for c in charges] == ["124.76"]
     after = {pid: await _stock(services_http, pid) for pid in (1, 2)}
     assert (before[1] - after[1], before[2] - after[2]) == (2, 1)
@@ -84,7 +73,7 @@ async def test_lost_charge_response_still_charges_exactly_once(
     # The lost reply is looked up by its idempotency key: the charge that exists is the
     # step's result, in the same attempt.
     assert status.steps["process_payment"].attempts == 1
-    charges = await _charges_for(services_http, workflow_id)
+    charges = await charges_for(services_http, workflow_id)
     assert len(charges) == 1
     assert charges[0]["id"] == status.result["payment_id"]
 
@@ -104,7 +93,7 @@ async def test_same_request_twice_runs_one_saga(
 
     assert not started_again
     assert again.id == handle.id
-    assert len(await _charges_for(services_http, first.workflow_id)) == 1
+    assert len(await charges_for(services_http, first.workflow_id)) == 1
 
 
 async def test_invalid_input_file_starts_nothing(
@@ -199,7 +188,7 @@ async def _await_state(
 async def _start_stuck_on_inventory(
     client: Client, queue: str, http: httpx.AsyncClient, workflow_id: str
 ) -> SagaStatus:
-    fault = {"operation": "inventory.reserve", "count": 2, "mode": "status", "status": 503}
+    fault = {"operation": "inventory.reserve", "count": 2, "mode": "status", "status": 500}
     assert (await http.post("/_faults", json=fault)).status_code == 201
     prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=workflow_id)
     await start_saga(client, prepared, queue)
@@ -223,7 +212,7 @@ async def test_operator_retries_exhausted_inventory_from_the_cli(
     assert status.state is SagaState.COMPLETE
     assert status.steps["update_inventory"].attempts == 3
     assert status.steps["process_payment"].attempts == 1
-    assert len(await _charges_for(services_http, workflow_id)) == 1
+    assert len(await charges_for(services_http, workflow_id)) == 1
 
 
 async def test_stock_shortage_is_retried_then_awaits_the_operator(
@@ -270,8 +259,8 @@ async def test_cancel_after_payment_refunds_and_releases(
     status = SagaStatus.model_validate_json(result.stdout.split("\n", 1)[1])
     assert status.state is SagaState.CANCELLED
     assert [c.activity for c in status.compensations] == ["release_inventory", "refund_payment"]
-    charge = (await _charges_for(services_http, workflow_id))[0]
-    assert await _refunds_of(services_http, charge) == ["124.76"]
+    charge = (await charges_for(services_http, workflow_id))[0]
+    assert await refunds_of(services_http, charge) == ["124.76"]
 
 
 async def test_the_same_order_submitted_ten_times_at_once_runs_one_saga(
@@ -285,13 +274,13 @@ async def test_the_same_order_submitted_ten_times_at_once_runs_one_saga(
     statuses = [await final_status(handle) for handle, _ in starts]
     assert {status.state for status in statuses} == {SagaState.COMPLETE}
     assert len({status.result["payment_id"] for status in statuses}) == 1
-    assert len(await _charges_for(services_http, prepared.workflow_id)) == 1
+    assert len(await charges_for(services_http, prepared.workflow_id)) == 1
 
     # Finished, then submitted again: attached to the finished saga, nothing runs again.
     handle, started = await start_saga(dev_client, prepared, dev_worker)
     assert not started
     assert (await final_status(handle)).result == statuses[0].result
-    assert len(await _charges_for(services_http, prepared.workflow_id)) == 1
+    assert len(await charges_for(services_http, prepared.workflow_id)) == 1
 
 
 async def history_events(client: Client, workflow_id: str) -> list[Any]:
@@ -368,8 +357,8 @@ async def test_cancelled_while_the_order_reply_is_lost_cancels_the_order_and_ref
     orders = (await services_http.get("/orders", params={"workflow_id": workflow_id})).json()
     [order] = orders["orders"]
     assert (order["status"], order["payment_status"]) == ("cancelled", "refunded")
-    [charge] = await _charges_for(services_http, workflow_id)
-    assert await _refunds_of(services_http, charge) == [charge["amount"]]
+    [charge] = await charges_for(services_http, workflow_id)
+    assert await refunds_of(services_http, charge) == [charge["amount"]]
 
 
 async def test_cancelled_while_the_charge_reply_is_held_refunds_the_charge(
@@ -381,7 +370,7 @@ async def test_cancelled_while_the_charge_reply_is_held_refunds_the_charge(
     workflow_id = f"it-charge-cancel-{uuid.uuid4().hex[:8]}"
 
     async def charged() -> bool:
-        return bool(await _charges_for(services_http, workflow_id))
+        return bool(await charges_for(services_http, workflow_id))
 
     status = await _cancel_while_reply_held(
         dev_client, dev_worker, services_http, workflow_id, "payments.charge", charged
@@ -396,8 +385,8 @@ async def test_cancelled_while_the_charge_reply_is_held_refunds_the_charge(
     assert kinds.index("activity_task_canceled_event_attributes") < max(
         i for i, kind in enumerate(kinds) if kind == "activity_task_scheduled_event_attributes"
     )
-    [charge] = await _charges_for(services_http, workflow_id)
-    assert await _refunds_of(services_http, charge) == [charge["amount"]]
+    [charge] = await charges_for(services_http, workflow_id)
+    assert await refunds_of(services_http, charge) == [charge["amount"]]
 
 
 async def test_a_lost_confirmation_reply_is_resolved_as_sent_once(

@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,7 +17,7 @@ from models.status import SagaState
 from runtime.ports import free_port
 from runtime.processes import DevServer
 from runtime.temporal import pollers
-from tests.integration.helpers import ROOT, run_saga
+from tests.integration.helpers import ROOT, run_saga, worker_process
 
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
 OVERLOAD_SIGNALS = (
@@ -37,28 +34,6 @@ def _scrape(port: int) -> str | None:
     except httpx.HTTPError:
         return None
     return response.text if response.status_code == 200 else None
-
-
-@contextmanager
-def worker_process(
-    dev_server: DevServer, queue: str, *flags: str, log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``python worker.py`` on ``queue``; stopped with SIGTERM (then killed) by its PID."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "worker.py", "--address", dev_server.address,
-             "--task-queue", queue, *flags],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def _pollers(client: Client, queue: str, expected: int) -> set[str]:

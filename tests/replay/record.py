@@ -86,15 +86,15 @@ def _order_scenarios() -> dict[str, tuple[OrderDoubles, Drive]]:
 
 
 def _registration_scenarios() -> dict[str, tuple[reg.FakeServices, Drive]]:
-    status_down = {"users.update": reg.always(lambda: reg.status(503))}
+    status_down = {"users.update": reg.always(lambda: reg.status(500))}
     return {
         "registration_happy": (reg.FakeServices(), _finish),
         "registration_retried": (
-            reg.FakeServices(script={"billing.create": reg.fail_times(2, lambda: reg.status(503))}),
+            reg.FakeServices(script={"billing.create": reg.fail_times(2, lambda: reg.status(500))}),
             _finish,
         ),
         "registration_degraded": (
-            reg.FakeServices(script={"preferences.create": reg.always(lambda: reg.status(503))}),
+            reg.FakeServices(script={"preferences.create": reg.always(lambda: reg.status(500))}),
             _finish,
         ),
         "registration_intervention": (

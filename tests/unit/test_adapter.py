@@ -24,6 +24,7 @@ from models.plan import Backoff, InterventionTimeoutAction, OnExhausted
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference" / "tasker-configs"
 PROJECT_CONFIG = ROOT / "config" / "order_processing.yaml"
+REGISTRATION_CONFIG = ROOT / "config" / "user_registration.yaml"
 EXAMPLES = ROOT / "examples"
 ORDER_STEPS = [
     "validate_cart",
@@ -257,8 +258,9 @@ def test_plan_translates_retry_limits_and_timeouts() -> None:
     assert [s.name for s in plan.steps] == ORDER_STEPS
     assert [s.activity for s in plan.steps] == ORDER_STEPS
     assert [s.attempt_limit for s in plan.steps] == [3, 3, 2, 3, 5]
-    # Temporal's limit must allow the largest strategy limit that can apply to the step
-    assert [s.retry.maximum_attempts for s in plan.steps] == [3, 5, 3, 3, 10]
+    # Temporal's limit must allow the largest strategy limit that can apply to the step:
+    # the infrastructure strategy's 20, on every step
+    assert [s.retry.maximum_attempts for s in plan.steps] == [20] * 5
     assert [s.start_to_close_seconds for s in plan.steps] == [15, 30, 20, 15, 10]
     assert [s.depends_on for s in plan.steps] == [[], *([name] for name in ORDER_STEPS[:-1])]
     for step in plan.steps:
@@ -278,19 +280,35 @@ def test_plan_retry_policy_for_temporal() -> None:
     rules = step.rules()
     assert rules is not None
     assert rules.attempt_limit == 5
-    assert policy.maximum_attempts == 10
+    assert policy.maximum_attempts == 20
     assert policy.initial_interval == timedelta(seconds=2)
     assert policy.backoff_coefficient == 2.0
     assert policy.maximum_interval == timedelta(seconds=30)
     assert step.start_to_close == timedelta(seconds=10)
 
 
-def test_steps_without_strategies_send_no_rules() -> None:
+def test_steps_without_strategies_send_no_rules(write: Writer) -> None:
     """Their limit is their retry policy's: the activity reads it from there."""
-    plan = build_plan(load_template(PROJECT_CONFIG))
-    assert plan.step("validate_cart").rules() is None
-    assert plan.step("create_order").rules() is None
-    assert plan.step("process_payment").rules() is not None
+    path = write(
+        "name: t\nstep_templates:\n  - name: a\n  - name: b\n"
+        "retry_strategies:\n  busy:\n    retry_limit: 5\n    steps: [b]\n"
+    )
+    plan = build_plan(load_template(path))
+    assert plan.step("a").rules() is None
+    assert plan.step("b").rules() is not None
+
+
+def test_infrastructure_strategy_rides_out_outages_on_every_step() -> None:
+    """Refused connections, 502/503 and timeouts retry for minutes on every step of both
+    sagas; the steps' own limits still apply to every other error."""
+    for config in (PROJECT_CONFIG, REGISTRATION_CONFIG):
+        for step in build_plan(load_template(config)).steps:
+            rules = step.rules()
+            assert rules is not None, step.name
+            outage = rules.strategy_for("SERVICE_UNAVAILABLE")
+            assert outage is not None and outage.name == "infrastructure", step.name
+            assert outage.max_elapsed_seconds == 300 and outage.max_delay == 60
+            assert rules.limit_for("SERVICE_ERROR") == step.attempt_limit <= 5
 
 
 def test_plan_not_retryable_means_one_attempt(write: Writer) -> None:
@@ -312,10 +330,10 @@ def test_plan_express_overrides() -> None:
     payment = plan.step("process_payment")
     assert payment.start_to_close_seconds == 15
     assert payment.retry.maximum_attempts == 1
-    assert [s.retry_limit for s in payment.strategies] == [1]
+    assert [s.retry_limit for s in payment.strategies] == [1, 1]  # timeouts, outages
     assert plan.step("send_confirmation").retry.maximum_attempts == 2
     # other steps and the retry curve are untouched
-    assert plan.step("validate_cart").retry.maximum_attempts == 3
+    assert plan.step("validate_cart").retry.maximum_attempts == 20
     assert plan.step("send_confirmation").start_to_close_seconds == 10
     assert payment.retry.maximum_interval_seconds == 30.0
     assert plan.overrides == [
@@ -325,7 +343,7 @@ def test_plan_express_overrides() -> None:
     assert plan.high_priority is True
     # the template itself is not changed by a request's context
     default_payment = build_plan(template).step("process_payment")
-    assert (default_payment.attempt_limit, default_payment.retry.maximum_attempts) == (3, 5)
+    assert (default_payment.attempt_limit, default_payment.retry.maximum_attempts) == (3, 20)
 
 
 @pytest.mark.parametrize(

@@ -113,6 +113,40 @@ def test_other_errors_stop_at_the_step_limit_before_temporal_does() -> None:
     assert third.details == ({"attempt": 3, "exhausted": "step limit: 3 attempts"},)
 
 
+OUTAGES = StrategyPlan(
+    name="infrastructure", error_types=["SERVICE_UNAVAILABLE"], retry_limit=20,
+    backoff=Backoff.EXPONENTIAL, base_delay=1, max_delay=60, max_elapsed_seconds=300,
+)  # fmt: skip
+OUTAGE_RULES = RetryRules(attempt_limit=3, maximum_attempts=20, strategies=[OUTAGES])
+
+
+def test_budget_keeps_retrying_while_the_next_attempt_fits() -> None:
+    raised = apply_rules(fail("SERVICE_UNAVAILABLE"), 8, OUTAGE_RULES, elapsed=200)
+    assert not raised.non_retryable
+    assert raised.next_retry_delay is not None
+    assert 54 <= raised.next_retry_delay.total_seconds() <= 66  # capped at max_delay
+
+
+def test_budget_stops_when_the_next_attempt_would_start_past_it() -> None:
+    raised = apply_rules(fail("SERVICE_UNAVAILABLE"), 8, OUTAGE_RULES, elapsed=250)
+    assert raised.non_retryable
+    assert raised.details == (
+        {"attempt": 8, "exhausted": "strategy infrastructure: 300 s budget, 8 attempts"},
+    )
+
+
+def test_server_delay_counts_against_the_budget() -> None:
+    late = apply_rules(fail("SERVICE_UNAVAILABLE", delay=120), 2, OUTAGE_RULES, elapsed=200)
+    assert late.non_retryable
+    early = apply_rules(fail("SERVICE_UNAVAILABLE", delay=120), 2, OUTAGE_RULES, elapsed=100)
+    assert early.next_retry_delay == timedelta(seconds=120)
+
+
+def test_a_service_error_keeps_the_step_limit_beside_an_outage_strategy() -> None:
+    assert apply_rules(fail("SERVICE_ERROR"), 3, OUTAGE_RULES).non_retryable
+    assert not apply_rules(fail("SERVICE_UNAVAILABLE"), 3, OUTAGE_RULES).non_retryable
+
+
 def test_server_delay_wins_over_the_curve() -> None:
     raised = apply_rules(fail("SERVICE_TIMEOUT", delay=42), 1, RULES)
     assert raised.next_retry_delay == timedelta(seconds=42)

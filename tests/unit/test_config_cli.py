@@ -63,11 +63,12 @@ def test_show_order_config(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys, "config", "show", "order")
     assert code == 0
     table = rows(out)
-    assert table["process_payment"][1:5] == ["validate_cart", "3 (max 5)", "30s", "2s x2 ≤30s"]
+    assert table["process_payment"][1:5] == ["validate_cart", "3 (max 20)", "30s", "2s x2 ≤30s"]
     assert table["process_payment"][5] == (
-        "payment_timeout[SERVICE_TIMEOUT] x5 exponential 2s..60s"
+        "payment_timeout[SERVICE_TIMEOUT] x5 exponential 2s..60s; "
+        "infrastructure[SERVICE_UNAVAILABLE|SERVICE_TIMEOUT] x20 exponential 1s..60s within 300s"
     )
-    assert table["update_inventory"][2] == "2 (max 3)"
+    assert table["update_inventory"][2] == "2 (max 20)"
     assert "linear 1s" in table["update_inventory"][5]
     assert table["update_inventory"][6] == "on_exhausted=intervene undo=release_inventory"
     assert table["create_order"][6] == "on_exhausted=compensate undo=cancel_order"
@@ -96,7 +97,7 @@ def test_show_registration_diamond(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     table = rows(out)
     assert table["send_welcome_sequence"][1] == "setup_billing_profile, initialize_preferences"
-    assert [table[s][2] for s in table if s != "step"] == ["3", "3", "3", "5", "2"]
+    assert [table[s][2] for s in table if s != "step"] == [f"{n} (max 20)" for n in (3, 3, 3, 5, 2)]
 
 
 @pytest.mark.parametrize(

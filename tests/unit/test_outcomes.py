@@ -102,11 +102,11 @@ def test_codes_override_the_table(status: int, codes: dict[int, str], expected: 
 @pytest.mark.parametrize(
     ("status", "code"),
     [
-        (500, "SERVICE_UNAVAILABLE"),
+        (500, "SERVICE_ERROR"),
         (502, "SERVICE_UNAVAILABLE"),
         (503, "SERVICE_UNAVAILABLE"),
         (504, "SERVICE_TIMEOUT"),
-        (599, "SERVICE_UNAVAILABLE"),
+        (599, "SERVICE_ERROR"),
     ],
 )
 def test_server_errors_are_retryable(status: int, code: str) -> None:

@@ -235,7 +235,8 @@ def test_config_is_a_diamond_with_the_spec_limits() -> None:
         "send_welcome_sequence": ["setup_billing_profile", "initialize_preferences"],
         "update_user_status": ["send_welcome_sequence"],
     }
-    assert [s.retry.maximum_attempts for s in plan.steps] == [3, 3, 3, 5, 2]
+    assert [s.attempt_limit for s in plan.steps] == [3, 3, 3, 5, 2]
+    assert [s.retry.maximum_attempts for s in plan.steps] == [20] * 5  # outages
     assert [s.on_exhausted for s in plan.steps] == [
         OnExhausted.FAIL, OnExhausted.CONTINUE, OnExhausted.CONTINUE, OnExhausted.CONTINUE,
         OnExhausted.INTERVENE,
@@ -460,7 +461,7 @@ def hang(call_number: int) -> httpx.Response:
         ("setup_billing_profile", always(lambda: status(402)), "PAYMENT_REQUIRED", True),
         ("setup_billing_profile", always(lambda: status(404)), "RESOURCE_NOT_FOUND", True),
         ("update_user_status", always(lambda: status(404)), "USER_NOT_FOUND", True),
-        ("create_user_account", always(lambda: status(500)), "SERVICE_UNAVAILABLE", False),
+        ("create_user_account", always(lambda: status(500)), "SERVICE_ERROR", False),
         ("setup_billing_profile", always(lambda: status(503)), "SERVICE_UNAVAILABLE", False),
         ("initialize_preferences", always(lambda: status(504)), "SERVICE_TIMEOUT", False),
         ("send_welcome_sequence", refuse, "SERVICE_UNAVAILABLE", False),

@@ -200,7 +200,7 @@ async def test_payment_required_on_paid_plan_continues_on_free(
 async def test_preferences_failing_every_attempt_fall_back_to_defaults(
     ts_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    services = FakeServices(script={"preferences.create": always(lambda: status(503))})
+    services = FakeServices(script={"preferences.create": always(lambda: status(500))})
     result = await run_registration(ts_env, services, task_queue)
 
     assert result.state is SagaState.COMPLETE
@@ -294,7 +294,7 @@ async def test_rate_limited_welcome_waits_for_retry_after(
 async def test_create_failing_twice_then_succeeding_takes_three_attempts(
     ts_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    services = FakeServices(script={"users.create": fail_times(2, lambda: status(503))})
+    services = FakeServices(script={"users.create": fail_times(2, lambda: status(500))})
     result = await run_registration(ts_env, services, task_queue)
 
     assert result.state is SagaState.COMPLETE
@@ -321,7 +321,7 @@ async def wait_until(
 async def test_status_update_exhausted_awaits_an_operator_who_resolves_it(
     ts_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    services = FakeServices(script={"users.update": always(lambda: status(503))})
+    services = FakeServices(script={"users.update": always(lambda: status(500))})
     doubles = RegistrationDoubles(services)
     async with started(ts_env, doubles, task_queue) as handle:
         waiting = await wait_until(

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import yaml
+from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.outcomes import retryable
@@ -71,7 +73,7 @@ async def test_other_retryable_errors_keep_the_step_limit(
     ts_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     doubles = OrderDoubles(
-        failures={"process_payment": always(lambda: retryable("SERVICE_UNAVAILABLE", "503"))}
+        failures={"process_payment": always(lambda: retryable("SERVICE_ERROR", "500"))}
     )
     status = await run(ts_env.client, doubles, task_queue)
 
@@ -85,19 +87,65 @@ async def test_other_retryable_errors_keep_the_step_limit(
 
 
 async def test_a_step_without_rules_takes_its_limit_from_the_retry_policy(
-    ts_env: WorkflowEnvironment, task_queue: str
+    ts_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> None:
-    """validate_cart has no strategies, so the workflow sends it no rules at all."""
+    """Without retry strategies, validate_cart gets no rules argument at all."""
+    config = yaml.safe_load((ROOT / "config" / "order_processing.yaml").read_text())
+    del config["retry_strategies"]
+    bare = tmp_path / "order_processing.yaml"
+    bare.write_text(yaml.safe_dump(config))
     doubles = OrderDoubles(
         failures={"validate_cart": always(lambda: retryable("SERVICE_UNAVAILABLE", "503"))}
     )
-    status = await run(ts_env.client, doubles, task_queue)
+    status = await run(ts_env.client, doubles, task_queue, bare)
 
     assert status.state is SagaState.ERROR
     assert doubles.attempts["validate_cart"] == 3
     error = status.steps["validate_cart"].error
     assert error is not None
     assert "step limit: 3 attempts" in error.message
+
+
+async def test_an_outage_is_ridden_out_for_minutes(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Refused connections for 4 minutes: validate_cart keeps retrying (exponential to 60 s)
+    and the order completes."""
+    first_attempt: list[datetime] = []
+
+    def down(attempt: int) -> ApplicationError | None:
+        started = activity.info().started_time
+        first_attempt.append(started)
+        if started < first_attempt[0] + timedelta(minutes=4):
+            return retryable("SERVICE_UNAVAILABLE", "connection refused")
+        return None
+
+    doubles = OrderDoubles(failures={"validate_cart": down})
+    status = await run(ts_env.client, doubles, task_queue)
+
+    assert status.state is SagaState.COMPLETE
+    attempts = doubles.attempts["validate_cart"]
+    assert 6 <= attempts <= 12
+    assert status.steps["validate_cart"].attempts == attempts
+    # 1, 2, 4, 8, 16, 32, then 60 s at most (±10 %)
+    for gap, expected in zip(gaps(doubles.calls, "validate_cart"), [1, 2, 4, 8, 16, 32, 60]):
+        assert expected * 0.9 <= gap <= expected * 1.1 + 1, (gap, expected)
+
+
+async def test_an_outage_longer_than_the_budget_fails_the_step(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    doubles = OrderDoubles(
+        failures={"validate_cart": always(lambda: retryable("SERVICE_UNAVAILABLE", "503"))}
+    )
+    status = await run(ts_env.client, doubles, task_queue)
+
+    assert status.state is SagaState.ERROR
+    calls = [when for name, _, when in doubles.calls if name == "validate_cart"]
+    assert 240 <= (calls[-1] - calls[0]).total_seconds() <= 300
+    error = status.steps["validate_cart"].error
+    assert error is not None
+    assert "strategy infrastructure: 300 s budget" in error.message
 
 
 async def test_changing_a_number_in_the_config_changes_behaviour(
@@ -110,7 +158,7 @@ async def test_changing_a_number_in_the_config_changes_behaviour(
     changed = tmp_path / "order_processing.yaml"
     changed.write_text(yaml.safe_dump(config))
     doubles = OrderDoubles(
-        failures={"process_payment": always(lambda: retryable("SERVICE_UNAVAILABLE", "503"))}
+        failures={"process_payment": always(lambda: retryable("SERVICE_ERROR", "500"))}
     )
     status = await run(ts_env.client, doubles, task_queue, changed)
 
