@@ -88,7 +88,6 @@ class OrderProcessingWorkflow(SagaWorkflow):
                 compensation_input=lambda _: ReleaseInventoryInput(
                     correlation_id=correlation_id, reservation_order_id=reservations
                 ),
-                result_model=InventoryResult,
             ),
             "create_order": StepSpec(
                 lambda r: CreateOrderInput(
@@ -114,7 +113,7 @@ class OrderProcessingWorkflow(SagaWorkflow):
                 fallback=lambda error: {"email_sent": False, "error": error.type},
             ),
         }
-        self.runner = StepRunner(request.plan, self._status, specs)
+        self.runner = StepRunner(request.plan, self._status, specs, STEP_RESULTS)
 
     @workflow.run
     async def run(self, request: OrderRequest) -> SagaStatus:

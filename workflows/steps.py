@@ -70,8 +70,6 @@ class StepSpec:
     compensation_input: Callable[[Results], BaseModel] | None = None
     """Built when the undo runs, from the results then known (the step may have failed)."""
     fallback: Callable[[StepError], dict[str, Any]] | None = None
-    result_model: type[BaseModel] | None = None
-    """The step's result shape: a manual ``resolve`` result must fit it (later steps read it)."""
 
 
 def new_correlation_id(prefix: str) -> str:
@@ -163,12 +161,21 @@ def _step_failed(err: ActivityError, maximum_attempts: int) -> StepFailed:
 class StepRunner:
     """Runs a saga's steps as their dependencies complete, recording everything in ``status``."""
 
-    def __init__(self, plan: SagaPlan, status: SagaStatus, specs: Mapping[str, StepSpec]) -> None:
+    def __init__(
+        self,
+        plan: SagaPlan,
+        status: SagaStatus,
+        specs: Mapping[str, StepSpec],
+        result_models: Mapping[str, type[BaseModel]],
+    ) -> None:
+        """``result_models``: each step's result shape (the workflow module's
+        ``STEP_RESULTS``); a manual ``resolve`` result must fit it, later steps read it."""
         self._mismatch = sorted({step.name for step in plan.steps} ^ set(specs))
         """Steps only the plan or only the code has: the saga fails at once in :meth:`run`."""
         self.plan = plan
         self.status = status
         self.specs = specs
+        self.result_models = result_models
         self.results: dict[str, dict[str, Any]] = {}
         self._undo: list[tuple[str, str, Callable[[Results], BaseModel]]] = []
         self._decision: InterventionRequest | None = None
@@ -353,7 +360,7 @@ class StepRunner:
     def _check_manual_result(self, step: str, result: dict[str, Any]) -> None:
         """Later steps read a resolved step's result as its model: reject one that does not
         fit, rather than accept it and fail every workflow task after it."""
-        model = self.specs[step].result_model
+        model = self.result_models.get(step)
         if model is None:
             return
         try:

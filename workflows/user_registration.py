@@ -127,10 +127,9 @@ class UserRegistrationWorkflow(SagaWorkflow):
                     completed_steps=completed_steps(self._status),
                     step_details=step_details(self._status),
                 ),
-                result_model=UserStatusResult,
             ),
         }
-        self.runner = StepRunner(request.plan, self._status, specs)
+        self.runner = StepRunner(request.plan, self._status, specs, STEP_RESULTS)
 
     @workflow.run
     async def run(self, request: RegistrationRequest) -> SagaStatus:

@@ -21,6 +21,10 @@ def _json(payload: Any) -> Any:
     return json.loads(payload.data)
 
 
+def plan_steps(plan: dict[str, Any]) -> list[str]:
+    return [step["name"] for step in plan["steps"]]
+
+
 def _of(events: list[HistoryEvent], kind: str) -> list[Any]:
     return [getattr(e, kind) for e in events if e.WhichOneof("attributes") == kind]
 
@@ -38,16 +42,12 @@ async def test_a_completed_order_stores_each_fact_once(dev_client: Client, dev_w
     assert [step["name"] for step in plan["steps"]][:2] == ["validate_cart", "process_payment"]
     assert plan["steps"][1]["strategies"][0]["name"] == "payment_timeout"
 
-    # Rules go only to the steps that have some beyond their retry policy.
+    # Rules go only to the steps that have some beyond their retry policy: every order
+    # step has the infrastructure strategy (a config without strategies sends none, see
+    # tests/workflows/test_retry_strategies.py).
     scheduled = _of(events, "activity_task_scheduled_event_attributes")
     arguments = {s.activity_type.name: len(s.input.payloads) for s in scheduled}
-    assert arguments == {
-        "validate_cart": 1,
-        "process_payment": 2,
-        "update_inventory": 2,
-        "create_order": 1,
-        "send_confirmation": 2,
-    }
+    assert arguments == dict.fromkeys(plan_steps(plan), 2)
     # A step's input carries what the step uses, not earlier results whole.
     payment_input = _json(scheduled[1].input.payloads[0])
     assert set(payment_input) == {"correlation_id", "payment_info", "amount_due"}

@@ -129,7 +129,7 @@ async def test_an_outage_is_ridden_out_for_minutes(
     assert status.steps["validate_cart"].attempts == attempts
     # 1, 2, 4, 8, 16, 32, then 60 s at most (±10 %)
     for gap, expected in zip(gaps(doubles.calls, "validate_cart"), [1, 2, 4, 8, 16, 32, 60]):
-        assert expected * 0.9 <= gap <= expected * 1.1 + 1, (gap, expected)
+        assert expected * 0.9 <= gap <= expected * 1.1 + 3, (gap, expected)  # + a late pickup
 
 
 async def test_an_outage_longer_than_the_budget_fails_the_step(
