@@ -20,8 +20,16 @@ Body = Callable[[Stack, dict[str, Any]], Coroutine[Any, Any, int]]
 INTERRUPTED = 130
 
 
-def run_session(args: argparse.Namespace, prog: str, result_prefix: str, body: Body) -> int:
-    """Run ``body`` against a fresh stack; ``prog`` is the command (``python -m bench``)."""
+def run_session(
+    args: argparse.Namespace,
+    prog: str,
+    result_prefix: str,
+    body: Body,
+    *,
+    services_test_api: bool = False,
+) -> int:
+    """Run ``body`` against a fresh stack; ``prog`` is the command (``python -m bench``);
+    ``services_test_api`` for a body that injects faults."""
     settings = worker_settings(args.worker_arg)
     data = DataDir.from_args(args)
     stop_on_sigterm()
@@ -36,7 +44,7 @@ def run_session(args: argparse.Namespace, prog: str, result_prefix: str, body: B
     }
     code = 1
     try:
-        with Stack(data.path, args.worker_arg) as stack:
+        with Stack(data.path, args.worker_arg, services_test_api) as stack:
             code = asyncio.run(body(stack, document))
     except KeyboardInterrupt:
         document["error"] = "interrupted"

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -105,6 +105,13 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.child.process.pid
 
+    def kill(self) -> None:
+        """SIGKILL the worker's whole process group (it leads its own session), the way a
+        crash or an OOM kill ends it: no graceful shutdown, in-flight tasks abandoned."""
+        if self.child.process.poll() is None:
+            os.killpg(self.pid, signal.SIGKILL)
+        self.child.process.wait()
+
 
 @dataclass
 class Stack:
@@ -112,6 +119,8 @@ class Stack:
 
     data_dir: Path
     worker_args: Sequence[str]
+    services_test_api: bool = False
+    """Start the services with their test API (the fault API and the request log)."""
     server: DevServer = field(init=False)
     services: Services = field(init=False)
     workers: dict[str, WorkerProcess] = field(default_factory=dict, init=False)
@@ -119,7 +128,7 @@ class Stack:
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.server = DevServer(self.data_dir, port=free_port(), ui_port=free_port())
-        self.services = Services(self.data_dir, port=free_port())
+        self.services = Services(self.data_dir, port=free_port(), test_api=self.services_test_api)
 
     def __enter__(self) -> Stack:
         try:
@@ -139,9 +148,12 @@ class Stack:
     ) -> None:
         self.stop()
 
-    def start_worker(self, name: str, module_or_script: Sequence[str]) -> WorkerProcess:
-        """Start ``python <module_or_script> --address … --task-queue <fresh> <worker args>``."""
-        queue = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+    def start_worker(
+        self, name: str, module_or_script: Sequence[str], task_queue: str | None = None
+    ) -> WorkerProcess:
+        """Start ``python <module_or_script> --address … --task-queue <queue> <worker args>``,
+        on a fresh queue unless ``task_queue`` names one (a replacement for a killed worker)."""
+        queue = task_queue or f"bench-{name}-{uuid.uuid4().hex[:8]}"
         argv = [
             sys.executable, *module_or_script,
             "--address", self.server.address,
@@ -181,15 +193,27 @@ class Stack:
         }
 
 
+async def queue_pollers(client: Client, task_queue: str) -> set[str]:
+    """Every identity that recently polled ``task_queue`` for workflow or activity tasks."""
+    return set().union(*[await pollers(client, task_queue, kind) for kind in _QUEUE_TYPES])
+
+
 async def wait_until_polling(
-    client: Client, worker: WorkerProcess, time_limit: float = 60.0, interval: float = 0.2
+    client: Client,
+    worker: WorkerProcess,
+    time_limit: float = 60.0,
+    interval: float = 0.2,
+    *,
+    ignore: Collection[str] = (),
 ) -> None:
-    """Wait until the worker polls its queue for workflow and activity tasks."""
+    """Wait until the worker polls its queue for workflow and activity tasks; pollers in
+    ``ignore`` do not count (the server lists a killed worker for a while after its death)."""
     deadline = time.monotonic() + time_limit
     while time.monotonic() < deadline:
         if worker.child.process.poll() is not None:
             raise StartupError(f"{worker.name} exited early; see {worker.child.log_path}")
-        if all([await pollers(client, worker.task_queue, kind) for kind in _QUEUE_TYPES]):
+        found = [await pollers(client, worker.task_queue, kind) for kind in _QUEUE_TYPES]
+        if all(identities - set(ignore) for identities in found):
             return
         await asyncio.sleep(interval)
     raise StartupError(

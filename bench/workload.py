@@ -15,7 +15,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -60,6 +60,8 @@ class Job:
     workflow_id: str
     start: Callable[[Client, str], Awaitable[Handle]]
     finish: Callable[[Handle], Awaitable[str]]
+    request: Mapping[str, Any] | None = None
+    """A saga's input, as the starter would read it from a file (None for the floor)."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class Jobs:
         async def finish(handle: Handle) -> str:
             return (await final_status(handle)).state.value
 
-        return Job(kind, prepared.workflow_id, start, finish)
+        return Job(kind, prepared.workflow_id, start, finish, data)
 
 
 def _sample(name: str) -> dict[str, Any]:
@@ -188,12 +190,17 @@ async def bounded(fn: Callable[[T], Awaitable[R]], items: Iterable[T], limit: in
     return await asyncio.gather(*(one(item) for item in items))
 
 
+async def terminate(client: Client, workflow_ids: Iterable[str], reason: str) -> None:
+    """Terminate workflows that may still run, 20 calls at a time."""
+
+    async def one(workflow_id: str) -> None:
+        with contextlib.suppress(RPCError):  # never started, or ended meanwhile
+            await client.get_workflow_handle(workflow_id).terminate(reason=reason)
+
+    await bounded(one, workflow_ids, 20)
+
+
 async def terminate_unfinished(client: Client, outcomes: Sequence[Outcome]) -> None:
     """Stop what a timed-out round left running, so it does not load the next round."""
-
-    async def terminate(workflow_id: str) -> None:
-        with contextlib.suppress(RPCError):  # never started, or ended meanwhile
-            await client.get_workflow_handle(workflow_id).terminate(reason="benchmark timeout")
-
     unfinished = [o.job.workflow_id for o in outcomes if o.state == UNFINISHED]
-    await bounded(terminate, unfinished, 20)
+    await terminate(client, unfinished, "benchmark timeout")

@@ -59,7 +59,7 @@ async def run_demo(args: argparse.Namespace, settings: TemporalSettings) -> int:
     server = DevServer(
         data_dir, port=_available(args.temporal_port), ui_port=_available(args.ui_port)
     )
-    services = Services(data_dir, port=_available(args.services_port))
+    services = Services(data_dir, port=_available(args.services_port), test_api=True)
     server.start()
     try:
         services.start()

@@ -81,6 +81,18 @@ def temporal_cli() -> str:
     return found
 
 
+def _answers(url: str) -> Callable[[], bool]:
+    """Whether a GET of ``url`` answers 200 now (a server's health route)."""
+
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
 def _port_open(port: int) -> Callable[[], bool]:
     def check() -> bool:
         with socket.socket() as sock:
@@ -98,6 +110,8 @@ class DevServer:
     port: int = 7233
     ui_port: int = 8233
     ui: bool = True
+    codec_endpoint: str | None = None
+    """The codec server the Web UI decodes payloads through (``--ui-codec-endpoint``)."""
     child: Child | None = field(default=None, init=False)
 
     @property
@@ -122,6 +136,8 @@ class DevServer:
         ]  # fmt: skip
         if self.ui:
             argv += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
+            if self.codec_endpoint:
+                argv += ["--ui-codec-endpoint", self.codec_endpoint]
         else:
             argv += ["--headless"]
         for key in SEARCH_ATTRIBUTES:
@@ -152,10 +168,16 @@ class DevServer:
 
 @dataclass
 class Services:
-    """The simulated outside world (``python -m services``) on a loopback port."""
+    """The simulated outside world (``python -m services``) on a loopback port.
+
+    ``test_api`` serves the fault API and the request log (``--test-api``; without it,
+    ``SAGA_SERVICES_TEST_API`` decides): the demo and the tests use them, a deployment must
+    not.
+    """
 
     data_dir: Path
     port: int = 8700
+    test_api: bool = False
     child: Child | None = field(default=None, init=False)
 
     @property
@@ -168,16 +190,40 @@ class Services:
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--db", str(self.data_dir / "services.db"),
+            *(["--test-api"] if self.test_api else []),
         ]  # fmt: skip
         self.child = _spawn("services", argv, self.data_dir / "services.log")
+        _wait(self.child, _answers(f"{self.url}/_health"), timeout)
+        return self
 
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{self.url}/_health", timeout=0.5).status_code == 200
-            except httpx.HTTPError:
-                return False
+    def stop(self) -> None:
+        if self.child:
+            self.child.stop()
 
-        _wait(self.child, healthy, timeout)
+
+@dataclass
+class CodecServer:
+    """``starter.py codec-server`` on a loopback port, for the Web UI at ``ui_origin``."""
+
+    data_dir: Path
+    ui_origin: str
+    port: int = 8888
+
+    child: Child | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> CodecServer:
+        argv = [
+            sys.executable, "starter.py", "codec-server",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--ui-origin", self.ui_origin,
+        ]  # fmt: skip
+        self.child = _spawn("codec server", argv, self.data_dir / "codec-server.log")
+        _wait(self.child, _answers(f"{self.url}/health"), timeout)
         return self
 
     def stop(self) -> None:

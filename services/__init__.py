@@ -2,5 +2,6 @@
 the four user-registration microservices, as one real HTTP service backed by SQLite."""
 
 from .app import create_app, serve
+from .pipeline import Settings
 
-__all__ = ["create_app", "serve"]
+__all__ = ["Settings", "create_app", "serve"]

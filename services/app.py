@@ -1,8 +1,10 @@
 """Assembles the simulated outside world into one Starlette app, plus the `/_` admin API.
 
-Every non-admin request is logged to SQLite with its correlation id, so tests can assert
-which calls a saga actually made (and how often it retried them). Routed requests write
-their row in the handler's own transaction (see `pipeline.execute`).
+With the test API on (`Settings.test_api`), faults can be injected (`/_faults`) and every
+non-admin request is logged to SQLite with its correlation id, so tests can assert which
+calls a saga actually made (and how often it retried them). Routed requests write their row
+in the handler's own transaction (see `pipeline.execute`). Without it, those endpoints do
+not exist (404) and nothing is logged.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import emails, faults, inventory, orders, payments, registration, users
 from .api import Answer, ApiError, Call, error_body, iso, utc_now
 from .db import Database, Tx
-from .pipeline import LOG_SCOPE_KEY, Clock, Context, LogEntry, route
+from .pipeline import LOG_SCOPE_KEY, Clock, Context, LogEntry, Settings, route
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
@@ -108,19 +110,24 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body("internal_error", "Unexpected error"), status_code=500)
 
 
-def create_app(db_path: str | Path, *, clock: Clock | None = None) -> Starlette:
+def create_app(
+    db_path: str | Path, *, clock: Clock | None = None, settings: Settings | None = None
+) -> Starlette:
     """Build the app on one SQLite file (seeding the catalogue if it is empty)."""
     db = Database(db_path)
-    ctx = Context(db=db, clock=clock or utc_now)
+    ctx = Context(db=db, clock=clock or utc_now, settings=settings or Settings())
     inventory.seed(db)
-    admin = [
-        route(ctx, "GET", "/_health", health),
-        route(ctx, "GET", "/_requests", list_requests),
-        route(ctx, "DELETE", "/_requests", clear_requests),
-        route(ctx, "GET", "/_faults", faults.pending),
-        route(ctx, "POST", "/_faults", faults.create),
-        route(ctx, "DELETE", "/_faults", faults.clear),
-    ]
+    admin = [route(ctx, "GET", "/_health", health)]
+    middleware = []
+    if ctx.settings.test_api:
+        admin += [
+            route(ctx, "GET", "/_requests", list_requests),
+            route(ctx, "DELETE", "/_requests", clear_requests),
+            route(ctx, "GET", "/_faults", faults.pending),
+            route(ctx, "POST", "/_faults", faults.create),
+            route(ctx, "DELETE", "/_faults", faults.clear),
+        ]
+        middleware.append(Middleware(RequestLog, db=db, clock=ctx.clock))
     domains = (inventory, payments, emails, orders, users, registration)
     effects = [route(ctx, "GET", "/effects/{idempotency_key}", lookup_effect)]
     routes = admin + effects + [r for module in domains for r in module.routes(ctx)]
@@ -132,7 +139,7 @@ def create_app(db_path: str | Path, *, clock: Clock | None = None) -> Starlette:
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestLog, db=db, clock=ctx.clock)],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
@@ -145,6 +152,8 @@ def serve(
     port: int = 8700,
     db_path: str | Path = "data/services.db",
     log_level: str = "warning",
+    settings: Settings | None = None,
 ) -> None:
     """Run the app under uvicorn until interrupted."""
-    uvicorn.run(create_app(db_path), host=host, port=port, log_level=log_level)
+    app = create_app(db_path, settings=settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -12,7 +12,7 @@ from typing import Final
 
 import anyio
 
-from .api import Answer, ApiError, Call, as_int, error_body, invalid
+from .api import Answer, ApiError, Call, as_int, as_number, error_body, invalid
 from .db import Database, Row, Tx
 
 OPERATIONS: Final = (
@@ -32,6 +32,12 @@ OPERATIONS: Final = (
     "notifications.welcome",
 )
 MODES: Final = ("status", "timeout", "rate_limit", "commit_then_timeout")
+MAX_DELAY_SECONDS: Final = 60.0
+"""Longer than any client here waits for an answer, short enough not to tie the server up."""
+MAX_COUNT: Final = 1000
+"""Calls one fault fails: enough for any scenario, not a standing outage."""
+MAX_RETRY_AFTER: Final = 3600
+"""Seconds in a rate-limit answer's Retry-After (the sagas cap their own wait lower)."""
 _CODES: Final = {
     429: "rate_limited",
     500: "internal_error",
@@ -116,12 +122,6 @@ async def lost_response(fault: Fault) -> Answer:
     return _timeout_answer(fault)
 
 
-def _delay(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise invalid("delay_seconds", "must be a non-negative number")
-    return float(value)
-
-
 def create(tx: Tx, call: Call) -> Answer:
     """POST /_faults: queue a fault for the next `count` calls of an operation."""
     body = call.body
@@ -136,16 +136,15 @@ def create(tx: Tx, call: Call) -> Answer:
     mode = body.get("mode", "status")
     if mode not in MODES:
         raise invalid("mode", f"must be one of: {', '.join(MODES)}")
-    status = as_int(body.get("status", 503), "status", minimum=400)
-    if status > 599:
-        raise invalid("status", "must be between 400 and 599")
     row = {
         "operation": operation,
         "mode": mode,
-        "status": status,
-        "retry_after": as_int(body.get("retry_after", 30), "retry_after", minimum=0),
-        "delay_seconds": _delay(body.get("delay_seconds", 0)),
-        "remaining": as_int(body.get("count", 1), "count", minimum=1),
+        "status": as_int(body.get("status", 503), "status", 400, 599),
+        "retry_after": as_int(body.get("retry_after", 30), "retry_after", 0, MAX_RETRY_AFTER),
+        "delay_seconds": as_number(
+            body.get("delay_seconds", 0), "delay_seconds", 0, MAX_DELAY_SECONDS
+        ),
+        "remaining": as_int(body.get("count", 1), "count", 1, MAX_COUNT),
         "created_at": call.timestamp,
     }
     fault_id = tx.insert("faults", row)

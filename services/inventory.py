@@ -12,7 +12,18 @@ from typing import Any, Final
 
 from starlette.routing import Route
 
-from .api import Answer, ApiError, Call, as_int, invalid, new_id, require_str
+from .api import (
+    MAX_LINES,
+    Answer,
+    ApiError,
+    Call,
+    as_id,
+    as_quantity,
+    find_id,
+    invalid,
+    new_id,
+    require_str,
+)
 from .db import Database, Row, Tx
 from .pipeline import Context, route
 
@@ -36,10 +47,7 @@ def seed(db: Database) -> None:
 
 
 def _product(tx: Tx, raw_id: Any) -> Row:
-    try:
-        product_id = int(raw_id)
-    except (TypeError, ValueError):
-        product_id = None
+    product_id = find_id(raw_id)
     row = None if product_id is None else tx.find_one("products", id=product_id)
     if row is None:
         raise ApiError(404, "product_not_found", f"Product {raw_id} not found")
@@ -71,10 +79,10 @@ def get_product(tx: Tx, call: Call) -> Answer:
 
 
 def _ids(raw: str) -> list[int]:
-    parts = [part.strip() for part in raw.split(",")]
-    if not all(part.isascii() and part.isdigit() for part in parts):
-        raise invalid("ids", "must be comma-separated product ids")
-    return list(dict.fromkeys(int(part) for part in parts))
+    parts = raw.split(",")
+    if len(parts) > MAX_LINES:
+        raise invalid("ids", f"must name at most {MAX_LINES} products")
+    return list(dict.fromkeys(as_id(part, "ids") for part in parts))
 
 
 def list_products(tx: Tx, call: Call) -> Answer:
@@ -91,7 +99,7 @@ def list_products(tx: Tx, call: Call) -> Answer:
 def check_availability(tx: Tx, call: Call) -> Answer:
     """GET /inventory/products/{product_id}/availability?quantity=q (stock only)."""
     product = _product(tx, call.params["product_id"])
-    requested = as_int(call.query.get("quantity", "1"), "quantity", minimum=1)
+    requested = as_quantity(call.query.get("quantity", "1"), "quantity")
     body = {
         "product_id": product["id"],
         "available": product["stock"] >= requested,
@@ -128,8 +136,8 @@ def _take(tx: Tx, order_id: str, product: Row, quantity: int, timestamp: str) ->
 def reserve(tx: Tx, call: Call) -> Answer:
     """POST /inventory/reservations: take stock for one order line."""
     order_id = require_str(call.body, "order_id")
-    product_id = as_int(call.body.get("product_id"), "product_id")
-    quantity = as_int(call.body.get("quantity"), "quantity", minimum=1)
+    product_id = as_id(call.body.get("product_id"), "product_id")
+    quantity = as_quantity(call.body.get("quantity"), "quantity")
     existing = tx.find_one("reservations", order_id=order_id, product_id=product_id)
     if existing is not None:
         return Answer(200, _reservation_json(existing))
@@ -150,15 +158,17 @@ def _batch_lines(body: Mapping[str, Any]) -> dict[int, int]:
     items = body.get("items")
     if not isinstance(items, list) or not items:
         raise invalid("items", "must be a non-empty list of {product_id, quantity}")
+    if len(items) > MAX_LINES:
+        raise invalid("items", f"must have at most {MAX_LINES} lines")
     lines: dict[int, int] = {}
     for index, item in enumerate(items):
         name = f"items[{index}]"
         if not isinstance(item, dict):
             raise invalid(name, "must be an object with product_id and quantity")
-        product_id = as_int(item.get("product_id"), f"{name}.product_id")
+        product_id = as_id(item.get("product_id"), f"{name}.product_id")
         if product_id in lines:
             raise invalid(f"{name}.product_id", f"repeats product {product_id}")
-        lines[product_id] = as_int(item.get("quantity"), f"{name}.quantity", minimum=1)
+        lines[product_id] = as_quantity(item.get("quantity"), f"{name}.quantity")
     return lines
 
 

@@ -7,12 +7,22 @@ returns the order that already exists instead of creating a second one.
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 
 from starlette.routing import Route
 
-from .api import Answer, ApiError, Call, money, parse_money
+from .api import (
+    Answer,
+    ApiError,
+    Call,
+    find_id,
+    money,
+    optional_str,
+    parse_money,
+    require_str,
+)
 from .db import Row, Tx
 from .pipeline import Context, route
 
@@ -27,6 +37,10 @@ REQUIRED: Final = (
     "total",
     "payment_id",
 )
+TEXT_FIELDS: Final = ("workflow_id", "customer_email", "customer_name", "payment_id")
+OPTIONAL_TEXT_FIELDS: Final = ("transaction_id", "status", "payment_status")
+LIST_FIELDS: Final = ("items", "reservation_ids")
+"""Free-form lists, kept as sent (bounded like every body)."""
 MONEY_FIELDS: Final = ("subtotal", "tax", "shipping", "total")
 
 
@@ -35,32 +49,53 @@ def _order_json(row: Row) -> dict[str, Any]:
     return {"order_id": row["id"], **body}
 
 
-def _optional_text(value: Any) -> str | None:
-    return None if value is None else str(value)
+@contextmanager
+def _field(name: str) -> Iterator[None]:
+    """A field refused by the shared checks is refused as `order_validation_failed`."""
+    try:
+        yield
+    except ApiError as err:
+        raise _failed(err.message, [name]) from None
+
+
+def _customer_id(body: dict[str, Any]) -> str | None:
+    """Text, or an integer kept as text: customer ids are either."""
+    value = body.get("customer_id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return optional_str(body, "customer_id")
 
 
 def _failed(message: str, fields: list[str]) -> ApiError:
     return ApiError(422, "order_validation_failed", message, details={"fields": fields})
 
 
-def _validate(body: dict[str, Any]) -> dict[str, Decimal]:
+def _columns(body: dict[str, Any]) -> dict[str, Any]:
+    """The order's stored columns, each field checked; the first refusal names its field."""
     missing = [f for f in REQUIRED if body.get(f) in (None, "", [])]
     if missing:
         raise _failed(f"Missing required fields: {', '.join(missing)}", missing)
-    if not isinstance(body["items"], list):
-        raise _failed("'items' must be a list", ["items"])
-    reservation_ids = body.get("reservation_ids", [])
-    if not isinstance(reservation_ids, list):
-        raise _failed("'reservation_ids' must be a list", ["reservation_ids"])
-    amounts: dict[str, Decimal] = {}
+    columns: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        with _field(name):
+            columns[name] = require_str(body, name)
+    for name in OPTIONAL_TEXT_FIELDS:
+        with _field(name):
+            columns[name] = optional_str(body, name)
+    with _field("customer_id"):
+        columns["customer_id"] = _customer_id(body)
+    for name in LIST_FIELDS:
+        value = body.get(name) or []
+        if not isinstance(value, list):
+            raise _failed(f"'{name}' must be a list", [name])
+        columns[name] = value
     for name in MONEY_FIELDS:
-        try:
-            amounts[name] = parse_money(body[name], name)
-        except ApiError:
-            raise _failed(f"'{name}' must be a decimal amount", [name]) from None
-        if amounts[name] < 0:
+        with _field(name):
+            amount = parse_money(body[name], name)
+        if amount < 0:
             raise _failed(f"'{name}' must not be negative", [name])
-    return amounts
+        columns[name] = money(amount)
+    return columns
 
 
 def create(tx: Tx, call: Call) -> Answer:
@@ -71,20 +106,12 @@ def create(tx: Tx, call: Call) -> Answer:
         existing = tx.find_one("orders", workflow_id=workflow_id)
         if existing is not None:
             return Answer(200, _order_json(existing))
-    amounts = _validate(body)
+    columns = _columns(body)
     row: dict[str, Any] = {
         "order_number": f"ORD-{call.now:%Y%m%d}-{secrets.token_hex(4).upper()}",
-        "workflow_id": str(workflow_id),
-        "customer_email": str(body["customer_email"]),
-        "customer_name": str(body["customer_name"]),
-        "customer_id": _optional_text(body.get("customer_id")),
-        "items": body["items"],
-        **{name: money(value) for name, value in amounts.items()},
-        "payment_id": str(body["payment_id"]),
-        "transaction_id": _optional_text(body.get("transaction_id")),
-        "reservation_ids": body.get("reservation_ids") or [],
-        "status": str(body.get("status") or "confirmed"),
-        "payment_status": str(body.get("payment_status") or "completed"),
+        **columns,
+        "status": columns["status"] or "confirmed",
+        "payment_status": columns["payment_status"] or "completed",
         "created_at": call.timestamp,
     }
     order_id = tx.insert("orders", row)
@@ -94,7 +121,8 @@ def create(tx: Tx, call: Call) -> Answer:
 def get_order(tx: Tx, call: Call) -> Answer:
     """GET /orders/{order_id}."""
     raw = call.params["order_id"]
-    row = tx.find_one("orders", id=int(raw)) if raw.isdigit() else None
+    order_id = find_id(raw)
+    row = None if order_id is None else tx.find_one("orders", id=order_id)
     if row is None:
         raise ApiError(404, "order_not_found", f"Order {raw} not found")
     return Answer(200, _order_json(row))
@@ -110,9 +138,7 @@ def cancel(tx: Tx, call: Call) -> Answer:
     """POST /orders/cancel {"workflow_id", "reason"}: undo the order a saga created, found by
     the saga's identity (the order may exist though its creator never heard back). Cancelling
     twice, or where no order exists, changes nothing."""
-    workflow_id = call.body.get("workflow_id")
-    if not isinstance(workflow_id, str) or not workflow_id:
-        raise ApiError(422, "invalid_request", "'workflow_id' is required")
+    workflow_id = require_str(call.body, "workflow_id")
     row = tx.find_one("orders", workflow_id=workflow_id)
     if row is None:
         return Answer(200, {"workflow_id": workflow_id, "status": "nothing_to_cancel"})

@@ -11,7 +11,6 @@ from typing import Any, Final
 from starlette.routing import Route
 
 from .api import (
-    CENT,
     Answer,
     ApiError,
     Call,
@@ -38,12 +37,9 @@ RATE_LIMIT_RETRY_AFTER: Final = 30
 
 def _positive_amount(value: Any, name: str) -> Decimal:
     amount = parse_money(value, name)
-    if amount <= 0 or amount != amount.quantize(CENT):
+    if amount <= 0:
         raise ApiError(
-            422,
-            "invalid_amount",
-            f"'{name}' must be greater than 0 with at most two decimals",
-            details={"field": name},
+            422, "invalid_amount", f"'{name}' must be greater than 0", details={"field": name}
         )
     return amount
 

@@ -1,6 +1,7 @@
 """Turns `(Tx, Call) -> Answer` handlers into Starlette routes.
 
-Order of work per request: injected fault -> JSON body -> idempotent replay or handler.
+Order of work per request: injected fault -> JSON body (see `body`) -> idempotent replay or
+handler.
 The replay lookup, the handler's writes, the stored answer and the request-log row share one
 transaction, so two requests with the same Idempotency-Key can never both run the handler,
 and a request costs one transaction while no fault is pending.
@@ -8,7 +9,6 @@ and a request costs one transaction while no fault is pending.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from . import faults
 from .api import Answer, ApiError, Call, error_body
+from .body import DEFAULT_MAX_BODY_BYTES, read_json
 from .db import Database, Tx
 
 Handler = Callable[[Tx, Call], Answer]
@@ -34,11 +35,22 @@ _log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Settings:
+    """How the services run (`python -m services` takes each as a flag or a variable)."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    test_api: bool = False
+    """The fault API and the request log (`/_faults`, `/_requests`): for tests and demos,
+    never for a deployment, where anyone reaching the port could fail every call."""
+
+
+@dataclass(frozen=True)
 class Context:
-    """What every route needs: the database and the clock."""
+    """What every route needs: the database, the clock and the settings."""
 
     db: Database
     clock: Clock
+    settings: Settings
 
 
 @dataclass
@@ -79,20 +91,6 @@ def respond(answer: Answer, replayed: bool = False) -> Response:
     if replayed:
         headers[REPLAY_HEADER] = "true"
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object ({} when empty)."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "Request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "Request body must be a JSON object")
-    return body
 
 
 def _replay_or_run(
@@ -158,7 +156,8 @@ async def _handle(ctx: Context, request: Request, endpoint: _Endpoint) -> Respon
     if fault is not None and fault.mode != "commit_then_timeout":
         return respond(await faults.injected_answer(fault))
     try:
-        body = await read_json(request) if method in WRITE_METHODS else {}
+        limit, expected = ctx.settings.max_body_bytes, method in WRITE_METHODS
+        body = await read_json(request, limit, expected=expected)
     except ApiError as err:
         return respond(err.answer())
     replays = endpoint.replay and method in WRITE_METHODS
@@ -191,12 +190,14 @@ def route(
     *,
     replay: bool = True,
 ) -> Route:
-    """A Starlette route for one method; `op` names the operation faults can target.
+    """A Starlette route for one method; `op` names the operation faults can target (when
+    the test API is on: otherwise no fault, not even one stored earlier, is ever injected).
 
     `replay=False` ignores Idempotency-Key for a handler that is idempotent by its own key
     and whose refusals (such as a stock shortage) must be re-checked when retried.
     """
-    endpoint = _Endpoint(method, path, handler, op, replay)
+    target = op if ctx.settings.test_api else None
+    endpoint = _Endpoint(method, path, handler, target, replay)
 
     async def run(request: Request) -> Response:
         return await _handle(ctx, request, endpoint)

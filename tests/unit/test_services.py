@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services import create_app
+from services import Settings, create_app
 from services.db import Database, Tx
 
 
@@ -35,7 +35,7 @@ def clock() -> FakeClock:
 
 
 async def _open(path: Path, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(path, clock=clock)
+    app = create_app(path, clock=clock, settings=Settings(test_api=True))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://services.test") as c:
         yield c
