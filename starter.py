@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from adapter.policy import build_plan
 from adapter.report import render_plan
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
 from runtime.cli import exit_now
+from runtime.inputs import InputError, listed, parse_request, read_request
 from runtime.logs import configure_logging
 from runtime.report import render_status
 from runtime.sagas import SAGAS, InvalidInput, prepare, saga_running
@@ -44,16 +46,8 @@ class UserError(Exception):
 
 
 def read_json(path: str) -> Any:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise UserError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UserError(
-            f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-        ) from None
+    """A request file within the input limits (runtime/inputs.py); InputError says why not."""
+    return read_request(path)
 
 
 def print_status(status: SagaStatus, as_json: bool) -> None:
@@ -71,8 +65,8 @@ async def cmd_start(args: argparse.Namespace, settings: TemporalSettings) -> int
         prepared = prepare(saga, data, workflow_id=args.id, environment=args.env)
     except InvalidInput as invalid:
         print(f"{args.file}: invalid input, nothing started:", file=sys.stderr)
-        for error in invalid.errors:
-            print(f"  {error}", file=sys.stderr)
+        for line in listed(invalid.errors):
+            print(f"  {line}", file=sys.stderr)
         return EXIT_INVALID
     client = await connect(settings)
     handle, started = await start_saga(client, prepared, settings.task_queue)
@@ -102,10 +96,8 @@ async def cmd_status(args: argparse.Namespace, settings: TemporalSettings) -> in
 
 async def cmd_intervene(args: argparse.Namespace, settings: TemporalSettings) -> int:
     """Answer a saga in awaiting_intervention; the workflow's validator refuses bad answers."""
-    try:
-        result = json.loads(args.result) if args.result else None
-    except json.JSONDecodeError as err:
-        raise UserError(f"--result is not valid JSON: {err.msg}") from None
+    # argv holds the bytes as given (undecodable ones escaped): read them like a file's.
+    result = parse_request(os.fsencode(args.result), "--result") if args.result else None
     if result is not None and not isinstance(result, dict):
         raise UserError("--result must be a JSON object")
     request = InterventionRequest(
@@ -258,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in COMMANDS:
             return asyncio.run(COMMANDS[args.command](args, settings))
         return asyncio.run(cmd_start(args, settings))
-    except (UserError, ConfigError) as err:
+    except (UserError, InputError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INVALID
     except RuntimeError as err:

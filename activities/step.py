@@ -55,23 +55,40 @@ def _with_attempt(
     )
 
 
+STEP_LIMIT = "step"
+"""The failure class of errors no strategy covers: they count against the step's limit."""
+
+
+def failure_class(err: ApplicationError, rules: RetryRules) -> str:
+    """Which limit a failure counts against: its strategy's (by name), or the step's."""
+    strategy = rules.strategy_for(err.type)
+    return strategy.name if strategy else STEP_LIMIT
+
+
 def apply_rules(
-    err: ApplicationError, attempt: int, rules: RetryRules | None, elapsed: float = 0.0
+    err: ApplicationError,
+    attempt: int,
+    rules: RetryRules | None,
+    elapsed: float = 0.0,
+    failures: int | None = None,
 ) -> ApplicationError:
     """The error to raise after failed attempt ``attempt``, ``elapsed`` seconds after the
-    step's first attempt was scheduled, under the step's retry rules.
+    step's first attempt was scheduled, under the step's retry rules; ``failures`` is how
+    many attempts, this one included, failed with this error's class (default: all).
 
     A strategy matching the error type sets its own limit, time budget and delay curve (the
     server's ``Retry-After`` still wins over the curve); other retryable errors keep the
-    step's limit and Temporal's default exponential backoff. Past its limit or budget the
-    error becomes non-retryable, since Temporal's ``maximum_attempts`` allows the largest
-    limit.
+    step's limit and Temporal's default exponential backoff. Each limit counts the failures
+    of its own class, so an outage ridden out does not use up the step's limit. Past its
+    limit or budget the error becomes non-retryable, since Temporal's ``maximum_attempts``
+    allows the largest limit.
     """
     if err.non_retryable or rules is None or rules.maximum_attempts == 0:
         return _with_attempt(err, attempt)  # unlimited: Temporal's policy alone decides
     strategy = rules.strategy_for(err.type)
     limit = rules.limit_for(err.type)
-    if attempt >= limit:
+    failed = attempt if failures is None else failures
+    if failed >= limit:
         reason = f"strategy {strategy.name}" if strategy else "step limit"
         # At Temporal's own maximum it stops by itself; below it, only a non-retryable stops.
         return _with_attempt(
@@ -82,7 +99,7 @@ def apply_rules(
         )
     if strategy is None:
         return _with_attempt(err, attempt)
-    delay = err.next_retry_delay or timedelta(seconds=strategy_delay(strategy, attempt))
+    delay = err.next_retry_delay or timedelta(seconds=strategy_delay(strategy, failed))
     budget = strategy.max_elapsed_seconds
     if budget is not None and elapsed + delay.total_seconds() > budget:
         return _with_attempt(
@@ -108,16 +125,39 @@ HEARTBEAT_DELAY = 1.0
 """Seconds before a step's first heartbeat: most steps end sooner and never send one."""
 
 
+def earlier_failures(info: activity.Info) -> dict[str, int]:
+    """Failed attempts of this step so far by failure class, as the previous attempt left
+    them in its heartbeat details (Temporal hands the last ones to the next attempt)."""
+    details = info.heartbeat_details[0] if info.heartbeat_details else None
+    if not isinstance(details, dict):
+        return {}
+    return {str(kind): count for kind, count in details.items() if isinstance(count, int)}
+
+
+def _counted_failure(
+    err: ApplicationError, info: activity.Info, rules: RetryRules | None, failures: dict[str, int]
+) -> ApplicationError:
+    """Count the failure in its class, leave the counts for the next attempt, apply the rules."""
+    if err.non_retryable or rules is None:
+        return apply_rules(err, info.attempt, rules)
+    kind = failure_class(err, rules)
+    failures[kind] = failures.get(kind, 0) + 1
+    activity.heartbeat(failures)
+    elapsed = elapsed_since_first_attempt(info)
+    return apply_rules(err, info.attempt, rules, elapsed, failures[kind])
+
+
 @contextlib.asynccontextmanager
-async def _heartbeating() -> AsyncIterator[None]:
+async def _heartbeating(failures: dict[str, int]) -> AsyncIterator[None]:
     """Heartbeat while the step runs (after :data:`HEARTBEAT_DELAY`), so a worker that died
     is noticed within the heartbeat timeout, and a cancellation reaches the step: the
-    workflow then waits for it to stop before it compensates."""
+    workflow then waits for it to stop before it compensates. Each beat carries the
+    earlier failures on (the last heartbeat's details are what the next attempt sees)."""
 
     async def beat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_DELAY)
-            activity.heartbeat()
+            activity.heartbeat(*([failures] if failures else []))
 
     beating = asyncio.create_task(beat())
     try:
@@ -149,11 +189,12 @@ def step_activity(
             attempt=info.attempt,
             correlation_id=arg.correlation_id,
         ):
+            failures = earlier_failures(info)
             try:
-                async with _heartbeating():
+                async with _heartbeating(failures):
                     result = await fn(self, arg)
             except ApplicationError as err:
-                raised = apply_rules(err, info.attempt, rules, elapsed_since_first_attempt(info))
+                raised = _counted_failure(err, info, rules, failures)
                 log.warning(
                     "step_failed", error_type=err.type, error=err.message,
                     non_retryable=raised.non_retryable,
@@ -163,8 +204,7 @@ def step_activity(
             except Exception as err:
                 log.exception("step_crashed")
                 crash = ApplicationError(str(err) or type(err).__name__, type=type(err).__name__)
-                elapsed = elapsed_since_first_attempt(info)
-                raise apply_rules(crash, info.attempt, rules, elapsed) from err
+                raise _counted_failure(crash, info, rules, failures) from err
             log.info("step_completed")
             return StepOutput(attempt=info.attempt, result=result.model_dump(mode="json"))
 

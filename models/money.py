@@ -1,13 +1,22 @@
-"""Money is Decimal, rounded half-up to cents, serialised as a string."""
+"""Money is Decimal, rounded half-up to cents, serialised as a string.
+
+:data:`Money` rounds: it holds what the saga computes (tax, totals) and what services
+answer. :data:`Amount` refuses: it holds what a customer asks to pay, where rounding would
+charge a sum nobody wrote.
+"""
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Final
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 
 CENT = Decimal("0.01")
+MAX_AMOUNT: Final = Decimal("1000000.00")
+"""The largest amount a request may name: a bound far above any cart, so a typo or an
+exponent (``1e400``) is refused instead of charged or carried."""
+_AS_STRING = PlainSerializer(lambda amount: str(amount), return_type=str)
 
 
 def to_money(value: object) -> Decimal:
@@ -28,8 +37,13 @@ def to_money(value: object) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-Money = Annotated[
+Money = Annotated[Decimal, BeforeValidator(to_money), _AS_STRING]
+
+Amount = Annotated[
     Decimal,
-    BeforeValidator(to_money),
-    PlainSerializer(lambda amount: str(amount), return_type=str),
+    Field(le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False),
+    AfterValidator(to_money),
+    _AS_STRING,
 ]
+"""An amount as the request wrote it: finite, at most MAX_AMOUNT, refused (never rounded)
+beyond cents; then held as cents (``1E+2`` reads ``100.00``). Its minimum is the schema's."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from models.money import CENT, Money, to_money
+from models.limits import MAX_CART_ITEMS, Email, Id, Identifier, IdOrText, Quantity, Text
+from models.money import CENT, Amount, Money, to_money
 
 TAX_RATE = Decimal("0.08")
 UNIT_WEIGHT_LB = Decimal("0.5")
@@ -22,43 +23,48 @@ HEAVY_SHIPPING = Decimal("14.99")
 # -- input ---------------------------------------------------------------------------------
 
 
+# Required fields, types, enums and minimums are the config schema's; the types here add
+# the bounds of models/limits.py (see the README's "Input limits").
+
+
 class CartItem(BaseModel):
-    product_id: int | None = None
-    quantity: int | None = None
-    price: Money | None = None
-    name: str | None = None
+    product_id: Id | None = None
+    quantity: Quantity | None = None
+    price: Amount | None = None
+    name: Text | None = None
 
 
 class PaymentInfo(BaseModel):
-    method: str | None = None
-    amount: Money | None = None
-    currency: str = "USD"
-    card_last_four: str | None = None
-    token: str | None = None
+    method: Text | None = None
+    amount: Annotated[Amount, Field(gt=0)] | None = None
+    """What the customer agrees to pay: never nothing (the schema allows 0)."""
+    currency: Text = "USD"
+    card_last_four: Text | None = None
+    token: Text | None = None
 
 
 class CustomerInfo(BaseModel):
-    email: str | None = None
-    name: str | None = None
-    id: int | str | None = None
-    tier: str = "standard"
-    phone: str | None = None
+    email: Email | None = None
+    name: Text | None = None
+    id: IdOrText | None = None
+    tier: Text = "standard"
+    phone: Text | None = None
 
 
 class ShippingInfo(BaseModel):
-    address: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
+    address: Text | None = None
+    city: Text | None = None
+    state: Text | None = None
+    zip: Text | None = None
 
 
 class OrderInput(BaseModel):
-    cart_items: list[CartItem] = Field(default_factory=list)
+    cart_items: list[CartItem] = Field(default_factory=list, max_length=MAX_CART_ITEMS)
     payment_info: PaymentInfo = Field(default_factory=PaymentInfo)
     customer_info: CustomerInfo = Field(default_factory=CustomerInfo)
     shipping_info: ShippingInfo | None = None
     priority: Literal["standard", "express", "overnight"] = "standard"
-    correlation_id: str | None = None
+    correlation_id: Identifier | None = None
 
 
 # -- step results --------------------------------------------------------------------------

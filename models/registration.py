@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from models.limits import Email, Identifier, Text
+
 Plan = Literal["free", "pro", "enterprise"]
 PAID_PLANS: frozenset[str] = frozenset({"pro", "enterprise"})
 
@@ -19,25 +21,29 @@ PAID_PLANS: frozenset[str] = frozenset({"pro", "enterprise"})
 # -- input ---------------------------------------------------------------------------------
 
 
+# Required fields, types and enums are the config schema's; the types here add the bounds
+# of models/limits.py (see the README's "Input limits").
+
+
 class UserInfo(BaseModel):
-    email: str | None = None
-    name: str | None = None
-    phone: str | None = None
+    email: Email | None = None
+    name: Text | None = None
+    phone: Text | None = None
     plan: Plan = "free"
-    referral_code: str | None = None
-    company: str | None = None
+    referral_code: Text | None = None
+    company: Text | None = None
     source: Literal["web", "mobile", "api"] = "web"
 
 
 class BillingAddress(BaseModel):
-    street: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
+    street: Text | None = None
+    city: Text | None = None
+    state: Text | None = None
+    zip: Text | None = None
 
 
 class BillingInfo(BaseModel):
-    payment_method: str | None = None
+    payment_method: Text | None = None
     billing_address: BillingAddress | None = None
 
 
@@ -51,7 +57,7 @@ class RegistrationInput(BaseModel):
     user_info: UserInfo = Field(default_factory=UserInfo)
     billing_info: BillingInfo = Field(default_factory=BillingInfo)
     preferences: Preferences = Field(default_factory=Preferences)
-    correlation_id: str | None = None
+    correlation_id: Identifier | None = None
 
 
 # -- step inputs ---------------------------------------------------------------------------

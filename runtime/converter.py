@@ -1,6 +1,7 @@
-"""The project's data converter: pydantic models as JSON, without fields at their defaults.
+"""The project's data converter: pydantic models as JSON, without fields at their defaults,
+then encrypted (``runtime.codec``), failure messages and stack traces included.
 
-Every client and worker of the project uses :data:`DATA_CONVERTER`. Leaving defaults out
+Every client and worker of the project uses :func:`data_converter`. Leaving defaults out
 keeps histories small (a plan, a status document and every step input are mostly
 defaults) and loses nothing: decoding into the model restores them. Changing a model's
 default therefore changes what running sagas read back; see the README on changing
@@ -9,6 +10,7 @@ workflows safely.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from temporalio.api.common.v1 import Payload
@@ -16,9 +18,12 @@ from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
     DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
 )
+
+from runtime.codec import EncryptionCodec, Keyring
 
 
 class CompactJSONPayloadConverter(PydanticJSONPlainPayloadConverter):
@@ -42,4 +47,15 @@ class CompactPayloadConverter(CompositePayloadConverter):
         )
 
 
-DATA_CONVERTER = DataConverter(payload_converter_class=CompactPayloadConverter)
+PLAIN_CONVERTER = DataConverter(payload_converter_class=CompactPayloadConverter)
+"""Without encryption: for reading what a codec-less client wrote (replay fixtures)."""
+
+
+@functools.cache
+def data_converter() -> DataConverter:
+    """The converter with the keyring from the environment (read once per process)."""
+    return DataConverter(
+        payload_converter_class=CompactPayloadConverter,
+        payload_codec=EncryptionCodec(Keyring.from_env()),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

@@ -12,10 +12,11 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from activities.order import OrderActivities
 from activities.registration import RegistrationActivities
@@ -25,6 +26,7 @@ from adapter.loader import DEFAULT_ENV, ENV_VAR, load_template
 from adapter.models import TaskTemplate
 from adapter.policy import build_plan
 from adapter.schema import FieldError, validate_input
+from models.limits import Identifier
 from models.order import OrderInput
 from models.plan import SagaPlan
 from models.registration import RegistrationInput
@@ -42,7 +44,10 @@ class Saga:
     config: Path
     workflow: type
     id_prefix: str
-    make_request: Callable[[dict[str, Any], SagaPlan], BaseModel]
+    input_model: type[BaseModel]
+    """The workflow's input, whose types hold the limits the schema cannot state."""
+    make_request: Callable[[Any, SagaPlan], BaseModel]
+    """The workflow's argument, from an ``input_model`` instance and the plan."""
     request_key: Callable[[dict[str, Any]], str]
     step_results: Mapping[str, type[BaseModel]]
     """The steps the workflow code runs and the result it reads from each."""
@@ -94,14 +99,20 @@ def _load_template(path: Path, environment: str, _mtime_ns: int, _size: int) -> 
     return load_template(path, environment)
 
 
+def _as_json(value: object) -> object:
+    """A Decimal (how runtime.inputs reads fractions) digests as the float json would have
+    read, so a request keeps the id it had before numbers were read exactly."""
+    return float(value) if isinstance(value, Decimal) else str(value)
+
+
 def _canonical_digest(data: dict[str, Any]) -> str:
     """Same request, same id: a digest of the request's canonical JSON."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=_as_json)
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def _order_request(data: dict[str, Any], plan: SagaPlan) -> BaseModel:
-    return OrderRequest(order=OrderInput.model_validate(data), plan=plan)
+def _order_request(order: OrderInput, plan: SagaPlan) -> BaseModel:
+    return OrderRequest(order=order, plan=plan)
 
 
 def _email_digest(data: dict[str, Any]) -> str:
@@ -111,8 +122,8 @@ def _email_digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(email.encode()).hexdigest()[:20]
 
 
-def _registration_request(data: dict[str, Any], plan: SagaPlan) -> BaseModel:
-    return RegistrationRequest(registration=RegistrationInput.model_validate(data), plan=plan)
+def _registration_request(registration: RegistrationInput, plan: SagaPlan) -> BaseModel:
+    return RegistrationRequest(registration=registration, plan=plan)
 
 
 SAGAS: dict[str, Saga] = {
@@ -123,6 +134,7 @@ SAGAS: dict[str, Saga] = {
         id_prefix="order",
         step_results=order_processing.STEP_RESULTS,
         activities=OrderActivities,
+        input_model=OrderInput,
         make_request=_order_request,
         request_key=_canonical_digest,
     ),
@@ -133,6 +145,7 @@ SAGAS: dict[str, Saga] = {
         id_prefix="registration",
         step_results=user_registration.STEP_RESULTS,
         activities=RegistrationActivities,
+        input_model=RegistrationInput,
         make_request=_registration_request,
         request_key=_email_digest,
     ),
@@ -156,9 +169,57 @@ class Prepared:
 
 
 class InvalidInput(Exception):
+    """Input that must not start a saga: every problem, each named by its JSON path."""
+
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(map(str, errors)))
         self.errors = errors
+
+
+_WORKFLOW_ID: TypeAdapter[str] = TypeAdapter(Identifier)
+_MESSAGE_CHARS = 240
+"""The schema's messages quote the offending value, which may be a megabyte long."""
+
+
+def _path(root: str, loc: tuple[int | str, ...]) -> str:
+    return root + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+
+
+_MESSAGES = {
+    "less_than_equal": "must be at most {le}",
+    "greater_than": "must be more than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "string_too_long": "must be at most {max_length} characters",
+    "too_long": "must have at most {max_length} items",
+    "decimal_max_places": "must have at most {decimal_places} decimal places",
+    "finite_number": "must be a finite number",
+    "string_unicode": "must be Unicode text (a lone surrogate such as \\ud800 is not)",
+}
+"""The limits' messages in the words of the rest (pydantic's own for anything else)."""
+
+
+def _errors(error: ValidationError, root: str) -> list[FieldError]:
+    return [
+        FieldError(
+            _path(root, line["loc"]),
+            _MESSAGES[line["type"]].format(**line.get("ctx", {}))
+            if line["type"] in _MESSAGES
+            else line["msg"],
+        )
+        for line in error.errors()
+    ]
+
+
+def _within(path: str, outer: str) -> bool:
+    return path == outer or path.startswith((f"{outer}.", f"{outer}["))
+
+
+def _shortened(error: FieldError) -> FieldError:
+    message = error.message
+    if len(message) <= _MESSAGE_CHARS:
+        return error
+    half = _MESSAGE_CHARS // 2
+    return FieldError(error.path, f"{message[:half]} ... {message[-half:]}")
 
 
 def prepare(
@@ -169,19 +230,39 @@ def prepare(
     environment: str | None = None,
     template: TaskTemplate | None = None,
 ) -> Prepared:
-    """Validate ``data`` against the config's schema and resolve the plan; start nothing."""
+    """Validate ``data`` and resolve the plan; start nothing.
+
+    Every problem is collected: the config's schema first, then the input model's limits
+    (models/limits.py) wherever the schema found nothing already, then ``workflow_id``.
+    """
     template = template or saga.template(environment)
     problems = saga.code_problems(template)
     if problems:
         raise ConfigErrors(problems)
     errors = validate_input(template.schema, data)
-    if errors:
-        raise InvalidInput(errors)
+    validated: BaseModel | None = None
+    try:
+        validated = saga.input_model.model_validate(data)
+    except ValidationError as invalid:
+        schema_paths = [error.path for error in errors]
+        errors += [
+            error
+            for error in _errors(invalid, "$")
+            if not any(_within(error.path, path) for path in schema_paths)
+        ]
+    if workflow_id is not None:
+        try:
+            _WORKFLOW_ID.validate_python(workflow_id)
+        except ValidationError as invalid:
+            errors += _errors(invalid, "workflow_id")
+    if errors or validated is None:
+        ordered = sorted(errors, key=lambda error: (error.path, error.message))
+        raise InvalidInput([_shortened(error) for error in ordered])
     plan = build_plan(template, data)
     return Prepared(
         saga=saga,
         workflow_id=workflow_id or f"{saga.id_prefix}-{saga.request_key(data)}",
-        request=saga.make_request(data, plan),
+        request=saga.make_request(validated, plan),
         plan=plan,
         correlation_id=data.get("correlation_id"),
     )

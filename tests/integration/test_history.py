@@ -9,7 +9,7 @@ from typing import Any
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import data_converter
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import final_status, start_saga
 from tests.integration.helpers import ROOT
@@ -17,8 +17,12 @@ from tests.integration.helpers import ROOT
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
 
 
-def _json(payload: Any) -> Any:
-    return json.loads(payload.data)
+async def _json(payload: Any) -> Any:
+    """A payload as stored is encrypted: the project's codec opens it."""
+    codec = data_converter().payload_codec
+    assert codec is not None
+    [opened] = await codec.decode([payload])
+    return json.loads(opened.data)
 
 
 def plan_steps(plan: dict[str, Any]) -> list[str]:
@@ -38,7 +42,7 @@ async def test_a_completed_order_stores_each_fact_once(dev_client: Client, dev_w
 
     # The plan travels once, in the input, and stays readable there.
     [started] = _of(events, "workflow_execution_started_event_attributes")
-    plan = _json(started.input.payloads[0])["plan"]
+    plan = (await _json(started.input.payloads[0]))["plan"]
     assert [step["name"] for step in plan["steps"]][:2] == ["validate_cart", "process_payment"]
     assert plan["steps"][1]["strategies"][0]["name"] == "payment_timeout"
 
@@ -49,17 +53,17 @@ async def test_a_completed_order_stores_each_fact_once(dev_client: Client, dev_w
     arguments = {s.activity_type.name: len(s.input.payloads) for s in scheduled}
     assert arguments == dict.fromkeys(plan_steps(plan), 2)
     # A step's input carries what the step uses, not earlier results whole.
-    payment_input = _json(scheduled[1].input.payloads[0])
+    payment_input = await _json(scheduled[1].input.payloads[0])
     assert set(payment_input) == {"correlation_id", "payment_info", "amount_due"}
 
     # Each activity result is stored once: the final document refers to it.
     [completed] = _of(events, "workflow_execution_completed_event_attributes")
-    stored = _json(completed.result.payloads[0])
+    stored = await _json(completed.result.payloads[0])
     assert all(step.get("result") is None for step in stored["steps"].values())
     assert all(step["result_in_history"] for step in stored["steps"].values())
     # ... and readers get the whole document back.
     results = [
-        (await DATA_CONVERTER.decode([done.result.payloads[0]]))[0]["result"]
+        (await data_converter().decode([done.result.payloads[0]]))[0]["result"]
         for done in _of(events, "activity_task_completed_event_attributes")
     ]
     assert [status.steps[name].result for name in arguments] == results

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.outcomes import retryable
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import PLAIN_CONVERTER
 from runtime.temporal import query_status
 from tests.conftest import _test_server_binary
 from tests.workflows import registration_doubles as reg
@@ -120,7 +120,7 @@ async def _record(env: WorkflowEnvironment, name: str, saga: str, activities: li
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_test_server_binary(), data_converter=DATA_CONVERTER
+        test_server_existing_path=_test_server_binary(), data_converter=PLAIN_CONVERTER
     )
     try:
         for name, (order_doubles, drive) in _order_scenarios().items():

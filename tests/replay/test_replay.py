@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import data_converter
 from runtime.sagas import SAGAS
 from runtime.workers import WorkerSettings
 
@@ -31,7 +31,7 @@ def test_every_saga_has_every_kind_of_history() -> None:
 async def test_history_replays_without_nondeterminism(name: str) -> None:
     replayer = Replayer(
         workflows=[saga.workflow for saga in SAGAS.values()],
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(),
         workflow_runner=WorkerSettings().workflow_runner(),
     )
     history = WorkflowHistory.from_json(name, FIXTURES[name])

@@ -306,8 +306,9 @@ def test_infrastructure_strategy_rides_out_outages_on_every_step() -> None:
             rules = step.rules()
             assert rules is not None, step.name
             outage = rules.strategy_for("SERVICE_UNAVAILABLE")
-            assert outage is not None and outage.name == "infrastructure", step.name
-            assert outage.max_elapsed_seconds == 300 and outage.max_delay == 60
+            assert outage is not None, step.name
+            assert outage.name == "infrastructure"
+            assert (outage.max_elapsed_seconds, outage.max_delay) == (300, 60)
             assert rules.limit_for("SERVICE_ERROR") == step.attempt_limit <= 5
 
 

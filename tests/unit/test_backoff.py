@@ -147,6 +147,19 @@ def test_a_service_error_keeps_the_step_limit_beside_an_outage_strategy() -> Non
     assert not apply_rules(fail("SERVICE_UNAVAILABLE"), 3, OUTAGE_RULES).non_retryable
 
 
+def test_each_limit_counts_the_failures_of_its_own_class() -> None:
+    """Two attempts lost to an outage, then a service error: the step's limit (3) has one
+    failure against it, and the outage strategy's curve restarts from its own count."""
+    business = apply_rules(fail("SERVICE_ERROR"), 3, OUTAGE_RULES, failures=1)
+    assert not business.non_retryable
+    last = apply_rules(fail("SERVICE_ERROR"), 5, OUTAGE_RULES, failures=3)
+    assert last.non_retryable
+    assert last.details == ({"attempt": 5, "exhausted": "step limit: 3 attempts"},)
+    outage = apply_rules(fail("SERVICE_UNAVAILABLE"), 4, OUTAGE_RULES, failures=1)
+    assert outage.next_retry_delay is not None
+    assert outage.next_retry_delay.total_seconds() <= 1.1  # the curve's first step
+
+
 def test_server_delay_wins_over_the_curve() -> None:
     raised = apply_rules(fail("SERVICE_TIMEOUT", delay=42), 1, RULES)
     assert raised.next_retry_delay == timedelta(seconds=42)

@@ -28,7 +28,7 @@ from models.status import (
     SagaStatus,
     StepState,
 )
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import data_converter
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import final_status, query_status
 from tests.conftest import _test_server_binary
@@ -423,7 +423,7 @@ async def own_env() -> AsyncIterator[WorkflowEnvironment]:
     activity did (the activity is told to cancel, the workflow does not wait for it), which
     would make every later test in a shared server wait in real time."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=_test_server_binary(), data_converter=DATA_CONVERTER
+        test_server_existing_path=_test_server_binary(), data_converter=data_converter()
     )
     yield env
     await env.shutdown()

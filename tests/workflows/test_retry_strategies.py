@@ -128,8 +128,27 @@ async def test_an_outage_is_ridden_out_for_minutes(
     assert 6 <= attempts <= 12
     assert status.steps["validate_cart"].attempts == attempts
     # 1, 2, 4, 8, 16, 32, then 60 s at most (±10 %)
-    for gap, expected in zip(gaps(doubles.calls, "validate_cart"), [1, 2, 4, 8, 16, 32, 60]):
+    curve = [1, 2, 4, 8, 16, 32, 60]
+    for gap, expected in zip(gaps(doubles.calls, "validate_cart"), curve, strict=False):
         assert expected * 0.9 <= gap <= expected * 1.1 + 3, (gap, expected)  # + a late pickup
+
+
+async def test_an_outage_does_not_use_up_the_steps_own_limit(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """update_inventory may fail twice of its own accord (limit 2); two attempts lost to an
+    outage before one business failure leave it one more try, and it completes."""
+    script = {
+        1: retryable("SERVICE_UNAVAILABLE", "connection refused"),
+        2: retryable("SERVICE_TIMEOUT", "timed out"),
+        3: retryable("SERVICE_ERROR", "500"),
+    }
+    doubles = OrderDoubles(failures={"update_inventory": lambda attempt: script.get(attempt)})
+    status = await run(ts_env.client, doubles, task_queue)
+
+    assert status.state is SagaState.COMPLETE, status.model_dump_json(indent=2)
+    assert doubles.attempts["update_inventory"] == 4
+    assert status.steps["update_inventory"].attempts == 4
 
 
 async def test_an_outage_longer_than_the_budget_fails_the_step(

@@ -1,0 +1,148 @@
+"""Encryption of every payload the project writes to Temporal (AES-256-GCM).
+
+Inputs, step results and status documents hold customers' emails, names, addresses and
+card tokens; Temporal stores them in histories that anyone with the UI can read. The codec
+encrypts each payload whole (its metadata too, so even the encoding is hidden) under the
+current key, and names the key in the new payload's metadata, so old payloads still decode
+after a rotation as long as their key stays in the keyring.
+
+Keys, first match wins:
+- ``SAGA_CODEC_KEYS``: ``id=base64key[,id=base64key…]``, the current key first;
+- ``SAGA_CODEC_KEY_FILE``: a file with one ``id=base64key`` per line, the current first
+  (``#`` comments);
+- otherwise ``data/codec.keys`` in the project, created with a fresh key on first use (a
+  development convenience: every process on this machine then shares it).
+
+``python starter.py codec-key`` prints a new key line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+NONCE_BYTES = 12
+KEY_BYTES = 32
+KEYS_VAR = "SAGA_CODEC_KEYS"
+KEY_FILE_VAR = "SAGA_CODEC_KEY_FILE"
+DEFAULT_KEY_FILE = Path(__file__).resolve().parent.parent / "data" / "codec.keys"
+
+
+class CodecError(Exception):
+    """A key that cannot be used or a payload that cannot be decrypted; says which."""
+
+
+def new_key_line() -> str:
+    """A fresh key as a keyring line: an id from today's date and a random suffix."""
+    key_id = f"k{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(3)}"
+    return f"{key_id}={base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}"
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The keys payloads may be encrypted with; new payloads use ``current``."""
+
+    current: str
+    keys: Mapping[str, bytes]
+
+    @classmethod
+    def parse(cls, entries: Sequence[str], source: str) -> Keyring:
+        keys: dict[str, bytes] = {}
+        for number, entry in enumerate(entries, 1):
+            key_id, sep, encoded = entry.strip().partition("=")
+            where = f"{source}, key {number}"
+            if not sep or not key_id.strip():
+                raise CodecError(f"{where}: expected id=base64key")
+            try:
+                key = base64.b64decode(encoded.strip(), validate=True)
+            except binascii.Error:
+                raise CodecError(f"{where} ({key_id.strip()}): not base64") from None
+            if len(key) != KEY_BYTES:
+                raise CodecError(f"{where} ({key_id.strip()}): {len(key)} bytes, need 32")
+            keys.setdefault(key_id.strip(), key)
+        if not keys:
+            raise CodecError(f"{source}: no keys")
+        return cls(current=next(iter(keys)), keys=keys)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Keyring:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise CodecError(f"{path}: cannot read the key file ({err})") from None
+        lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        return cls.parse(lines, str(path))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Keyring:
+        env = os.environ if env is None else env
+        if env.get(KEYS_VAR):
+            return cls.parse(env[KEYS_VAR].split(","), KEYS_VAR)
+        if env.get(KEY_FILE_VAR):
+            return cls.from_file(Path(env[KEY_FILE_VAR]))
+        if not DEFAULT_KEY_FILE.exists():
+            _create_key_file(DEFAULT_KEY_FILE)
+        return cls.from_file(DEFAULT_KEY_FILE)
+
+
+def _create_key_file(path: Path) -> None:
+    """A development key, readable by this user only; another process may race us to it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = f"# generated {datetime.now(UTC):%Y-%m-%d}; see README, 'Encryption'\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(content + new_key_line() + "\n")
+
+
+class EncryptionCodec(PayloadCodec):
+    """AES-256-GCM over each whole serialized payload; the key id travels in the metadata
+    (and is authenticated with the ciphertext). Payloads not encrypted pass through, so
+    histories written before the codec still read."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.keys.items()}
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        key_id = self.keyring.current
+        cipher = self._ciphers[key_id]
+        encoded = []
+        for payload in payloads:
+            nonce = secrets.token_bytes(NONCE_BYTES)
+            sealed = cipher.encrypt(nonce, payload.SerializeToString(), key_id.encode())
+            metadata = {"encoding": ENCODING, KEY_ID: key_id.encode()}
+            encoded.append(Payload(metadata=metadata, data=nonce + sealed))
+        return encoded
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self._open(payload) for payload in payloads]
+
+    def _open(self, payload: Payload) -> Payload:
+        if payload.metadata.get("encoding") != ENCODING:
+            return payload
+        key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            known = ", ".join(self._ciphers)
+            raise CodecError(f"payload encrypted with key {key_id!r}, not in the keyring ({known})")
+        nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
+        try:
+            return Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode()))
+        except InvalidTag:
+            raise CodecError(f"payload under key {key_id!r} failed authentication") from None
