@@ -7,6 +7,8 @@
     python starter.py cancel ID [--wait] [--json]
     python starter.py config validate FILE... | config show NAME [--env ENV] [--input FILE]
     python starter.py demo [--keep-running] [--data-dir DIR] [--temporal-port N] ...
+    python starter.py codec-server [--port N] [--ui-origin URL] [--token T]
+    python starter.py codec-key
 
 Exit codes: 0 started / completed; 1 the saga failed, was compensated or cancelled;
 2 bad input or config (nothing was started).
@@ -32,11 +34,22 @@ from adapter.policy import build_plan
 from adapter.report import render_plan
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
 from runtime.cli import exit_now
+from runtime.codec import CodecError, new_key_line
+from runtime.codec_server import DEFAULT_UI_ORIGINS, codec_app
+from runtime.codec_server import serve as serve_codec
+from runtime.converter import data_converter
 from runtime.inputs import InputError, listed, parse_request, read_request
 from runtime.logs import configure_logging
 from runtime.report import render_status
 from runtime.sagas import SAGAS, InvalidInput, prepare, saga_running
-from runtime.temporal import TemporalSettings, connect, final_status, query_status, start_saga
+from runtime.temporal import (
+    ConnectionSettingsError,
+    TemporalSettings,
+    connect,
+    final_status,
+    query_status,
+    start_saga,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -132,8 +145,18 @@ async def cmd_cancel(args: argparse.Namespace, settings: TemporalSettings) -> in
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    defaults = TemporalSettings.from_env()
+def cmd_codec_server(args: argparse.Namespace) -> int:
+    """Serve the codec for the Web UI until Ctrl-C."""
+    codec = data_converter().payload_codec
+    assert codec is not None
+    origins = args.ui_origin or DEFAULT_UI_ORIGINS
+    app = codec_app(codec, ui_origins=origins, token=args.token)
+    print(f"codec server on http://{args.host}:{args.port} for {', '.join(origins)}", flush=True)
+    asyncio.run(serve_codec(app, args.host, args.port))
+    return EXIT_OK
+
+
+def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Start and inspect sagas on Temporal.")
     parser.add_argument("--address", default=defaults.address, help="Temporal frontend")
     parser.add_argument("--namespace", default=defaults.namespace)
@@ -175,6 +198,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--temporal-port", type=int, default=7233)
     demo.add_argument("--ui-port", type=int, default=8233)
     demo.add_argument("--services-port", type=int, default=8700)
+    demo.add_argument("--codec-port", type=int, default=8888)
+    codec = commands.add_parser(
+        "codec-server", help="decode payloads for the Temporal Web UI (Temporal's codec protocol)"
+    )
+    codec.add_argument("--host", default="127.0.0.1")
+    codec.add_argument("--port", type=int, default=8888)
+    codec.add_argument(
+        "--ui-origin", action="append", help="the Web UI's origin, allowed by CORS (repeatable;"
+        f" default {' and '.join(DEFAULT_UI_ORIGINS)})",
+    )  # fmt: skip
+    codec.add_argument(
+        "--token", default=os.environ.get("SAGA_CODEC_TOKEN") or None,
+        help="require 'Authorization: Bearer TOKEN' [SAGA_CODEC_TOKEN]",
+    )  # fmt: skip
+    commands.add_parser("codec-key", help="print a new encryption key line (id=base64key)")
     return parser
 
 
@@ -230,15 +268,23 @@ COMMANDS = {"status": cmd_status, "intervene": cmd_intervene, "cancel": cmd_canc
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        defaults = TemporalSettings.from_env()
+    except ConnectionSettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    args = build_parser(defaults).parse_args(argv)
     configure_logging("INFO" if getattr(args, "verbose", False) else "WARNING")
     settings = replace(
-        TemporalSettings.from_env(),
-        address=args.address,
-        namespace=args.namespace,
-        task_queue=args.task_queue,
+        defaults, address=args.address, namespace=args.namespace, task_queue=args.task_queue
     )
     try:
+        if args.command == "codec-key":
+            print(new_key_line())
+            return EXIT_OK
+        data_converter()  # a keyring that cannot be used is a user error, before anything
+        if args.command == "codec-server":
+            return cmd_codec_server(args)
         if args.command == "config":
             run = cmd_config_validate if args.config_command == "validate" else cmd_config_show
             return run(args)
@@ -250,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in COMMANDS:
             return asyncio.run(COMMANDS[args.command](args, settings))
         return asyncio.run(cmd_start(args, settings))
-    except (UserError, InputError, ConfigError) as err:
+    except (UserError, InputError, ConfigError, CodecError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INVALID
     except RuntimeError as err:

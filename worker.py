@@ -25,18 +25,31 @@ import structlog
 from activities.client import http_client
 from adapter.errors import ConfigError
 from runtime.cli import exit_now, until_stopped
+from runtime.codec import CodecError
+from runtime.converter import data_converter
 from runtime.logs import configure_logging
-from runtime.temporal import TemporalSettings, activities_for, connect, make_worker, service_client
+from runtime.temporal import (
+    ConnectionSettingsError,
+    TemporalSettings,
+    activities_for,
+    connect,
+    make_worker,
+    service_client,
+)
 from runtime.workers import WorkerSettings
 
 log = structlog.get_logger("worker")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TemporalSettings, WorkerSettings]:
-    defaults = TemporalSettings.from_env()
     parser = argparse.ArgumentParser(
         description="Run saga workers (workflows and activities of every saga).",
     )
+    try:
+        defaults = TemporalSettings.from_env()
+        data_converter()  # the keyring: a bad one is refused before anything runs
+    except (ConnectionSettingsError, CodecError) as err:
+        parser.error(str(err))
     parser.add_argument(
         "--address", default=defaults.address, help="[TEMPORAL_ADDRESS; default localhost:7233]"
     )

@@ -32,13 +32,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+from runtime.keys import DATA_DIR, development_file
+
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
 KEY_BYTES = 32
 KEYS_VAR = "SAGA_CODEC_KEYS"
 KEY_FILE_VAR = "SAGA_CODEC_KEY_FILE"
-DEFAULT_KEY_FILE = Path(__file__).resolve().parent.parent / "data" / "codec.keys"
+DEFAULT_KEY_FILE = DATA_DIR / "codec.keys"
 
 
 class CodecError(Exception):
@@ -93,21 +95,7 @@ class Keyring:
             return cls.parse(env[KEYS_VAR].split(","), KEYS_VAR)
         if env.get(KEY_FILE_VAR):
             return cls.from_file(Path(env[KEY_FILE_VAR]))
-        if not DEFAULT_KEY_FILE.exists():
-            _create_key_file(DEFAULT_KEY_FILE)
-        return cls.from_file(DEFAULT_KEY_FILE)
-
-
-def _create_key_file(path: Path) -> None:
-    """A development key, readable by this user only; another process may race us to it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    content = f"# generated {datetime.now(UTC):%Y-%m-%d}; see README, 'Encryption'\n"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(content + new_key_line() + "\n")
+        return cls.from_file(development_file(DEFAULT_KEY_FILE, new_key_line))
 
 
 class EncryptionCodec(PayloadCodec):

@@ -27,6 +27,8 @@ from runtime.codec import CodecError
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """Temporal's own message limit: no history payload is larger."""
 CORS_HEADERS = "Content-Type, X-Namespace, Authorization"
+DEFAULT_UI_ORIGINS = ("http://127.0.0.1:8233", "http://localhost:8233")
+"""The local dev server's Web UI (``temporal server start-dev``)."""
 
 
 def codec_app(

@@ -18,7 +18,7 @@ from pathlib import Path
 from activities.client import http_client
 from runtime.cli import until_stopped
 from runtime.ports import free_port
-from runtime.processes import PROJECT_ROOT, DevServer, Services
+from runtime.processes import PROJECT_ROOT, CodecServer, DevServer, Services
 from runtime.report import render_status
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import (
@@ -56,20 +56,29 @@ async def run_demo(args: argparse.Namespace, settings: TemporalSettings) -> int:
     data_dir: Path = args.data_dir
     started = time.monotonic()
     print(f"Starting the Temporal dev server and the services (data in {data_dir}) ...")
+    ui_port = _available(args.ui_port)
+    codec = CodecServer(
+        data_dir, ui_origin=f"http://127.0.0.1:{ui_port}", port=_available(args.codec_port)
+    )
     server = DevServer(
-        data_dir, port=_available(args.temporal_port), ui_port=_available(args.ui_port)
+        data_dir,
+        port=_available(args.temporal_port),
+        ui_port=ui_port,
+        codec_endpoint=codec.url,
     )
     services = Services(data_dir, port=_available(args.services_port), test_api=True)
     server.start()
     try:
+        codec.start()
         services.start()
         os.environ["SAGA_SERVICES_URL"] = services.url
         settings = replace(settings, address=server.address)
-        return await _run(args, settings, server, services, started)
+        return await _run(args, settings, server, services, codec, started)
     finally:
         services.stop()
+        codec.stop()
         server.stop()
-        print("Stopped the dev server and the services.")
+        print("Stopped the dev server, the codec server and the services.")
 
 
 async def _run(
@@ -77,6 +86,7 @@ async def _run(
     settings: TemporalSettings,
     server: DevServer,
     services: Services,
+    codec: CodecServer,
     started: float,
 ) -> int:
     client = await connect(settings)
@@ -97,6 +107,7 @@ async def _run(
             print(f"\nDemo finished in {time.monotonic() - started:.1f}s.")
             print(f"Temporal UI: {server.ui_url}/namespaces/{settings.namespace}/workflows")
             print(f"Services:    {services.url}  (e.g. {services.url}/payments/charges)")
+            print(f"Codec:       {codec.url}  (the UI decrypts payloads through it)")
             if args.keep_running:
                 print("Running until Ctrl-C (worker, dev server and services stay up) ...")
                 await until_stopped()

@@ -7,7 +7,6 @@ input validation, plan resolution and identity are the same everywhere.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from models.order import OrderInput
 from models.plan import SagaPlan
 from models.registration import RegistrationInput
 from models.requests import OrderRequest, RegistrationRequest
+from runtime.keys import keyed_digest
 from workflows import order_processing, user_registration
 from workflows.order_processing import OrderProcessingWorkflow
 from workflows.user_registration import UserRegistrationWorkflow
@@ -108,7 +108,7 @@ def _as_json(value: object) -> object:
 def _canonical_digest(data: dict[str, Any]) -> str:
     """Same request, same id: a digest of the request's canonical JSON."""
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=_as_json)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+    return keyed_digest(canonical)
 
 
 def _order_request(order: OrderInput, plan: SagaPlan) -> BaseModel:
@@ -116,10 +116,10 @@ def _order_request(order: OrderInput, plan: SagaPlan) -> BaseModel:
 
 
 def _email_digest(data: dict[str, Any]) -> str:
-    """One registration per email: a digest of the trimmed, lower-cased address (no PII in
-    workflow ids)."""
+    """One registration per email: a keyed digest of the trimmed, lower-cased address (no
+    personal data in workflow ids, and no way to compute one from an email alone)."""
     email = str((data.get("user_info") or {}).get("email", "")).strip().lower()
-    return hashlib.sha256(email.encode()).hexdigest()[:20]
+    return keyed_digest(email)
 
 
 def _registration_request(registration: RegistrationInput, plan: SagaPlan) -> BaseModel:

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.client import http_client
 from runtime.codec import KEYS_VAR, new_key_line
 from runtime.converter import data_converter
+from runtime.keys import ID_SECRET_VAR
 from runtime.ports import free_port
 from runtime.processes import DevServer, Services
 from runtime.temporal import (
@@ -36,6 +37,7 @@ from runtime.temporal import (
 from services.__main__ import TEST_API_ENV
 
 os.environ[KEYS_VAR] = new_key_line()
+os.environ[ID_SECRET_VAR] = f"test-{uuid.uuid4().hex}"
 os.environ[TEST_API_ENV] = "1"  # every services process a test starts: /_faults, /_requests
 
 

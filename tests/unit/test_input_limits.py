@@ -39,7 +39,7 @@ class Run:
     started: list[Prepared]
 
 
-PARSER = starter.build_parser()
+PARSER = starter.build_parser(TemporalSettings.from_env())
 """Built once: argparse takes most of a run's time, and a parser can parse again."""
 
 
@@ -56,7 +56,7 @@ def run(*argv: str) -> Run:
 
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
-        patch.setattr(starter, "build_parser", lambda: PARSER)
+        patch.setattr(starter, "build_parser", lambda defaults: PARSER)
         patch.setattr(starter, "connect", connect)
         patch.setattr(starter, "start_saga", start_saga)
         code = starter.main(list(argv))
