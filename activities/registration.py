@@ -172,9 +172,9 @@ class RegistrationActivities:
         if not same_registration(existing, user):
             raise permanent(
                 "USER_CONFLICT",
-                f"A different user with email {user.email} already exists "
-                f"(user {existing.get('id')}: name {existing.get('name')!r}, "
-                f"plan {existing.get('plan')!r})",
+                # No email or name here: error messages reach logs and the status document.
+                f"A different user with this email already exists "
+                f"(user {existing.get('id')}, plan {existing.get('plan')!r})",
             )
         return self._account(existing, arg.correlation_id, "already_exists")
 

@@ -2,8 +2,8 @@
 
 In production every secret comes from the environment (or a file it names). On a
 developer's machine nothing needs setting: the first process that needs a secret writes one
-to ``data/`` (readable by this user only) and every later process on the machine reads the
-same file, so workers, the CLI and the demo agree.
+to ``data/`` (or ``$SAGA_DATA_DIR``; readable by this user only) and every later process on
+the machine reads the same file, so workers, the CLI and the demo agree.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(os.environ.get("SAGA_DATA_DIR") or Path(__file__).resolve().parent.parent / "data")
+"""Where development secrets are generated: ``SAGA_DATA_DIR``, else ``data/`` here."""
 ID_SECRET_VAR = "SAGA_ID_SECRET"
 ID_DIGEST_CHARS = 20
 

@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 LOG_FORMAT_VAR = "SAGA_LOG_FORMAT"
+LOG_LEVEL_VAR = "SAGA_LOG_LEVEL"
 
 
 def _current_stderr(*_: Any) -> structlog.PrintLogger:
@@ -18,9 +19,11 @@ def _current_stderr(*_: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(sys.stderr)
 
 
-def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
-    """``fmt`` is ``console`` (default) or ``json``; ``$SAGA_LOG_FORMAT`` sets the default."""
+def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
+    """``fmt`` is ``console`` (default) or ``json``, ``level`` a logging level name (default
+    INFO); ``$SAGA_LOG_FORMAT`` and ``$SAGA_LOG_LEVEL`` set the defaults."""
     fmt = fmt or os.environ.get(LOG_FORMAT_VAR, "console")
+    level = level or os.environ.get(LOG_LEVEL_VAR, "INFO")
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"

@@ -52,13 +52,13 @@ def create(tx: Tx, call: Call) -> Answer:
     email = require_str(call.body, "email").strip()
     name = require_str(call.body, "name")
     if "@" not in email:
-        raise ApiError(422, "invalid_email", f"{email!r} is not an email address")
+        raise ApiError(422, "invalid_email", "'email' is not an email address")
     existing = tx.find_one("users", email_key=email.lower())
     if existing is not None:
         raise ApiError(
             409,
             "email_exists",
-            f"A user with email {email} already exists",
+            "A user with this email already exists",
             details={"user_id": existing["id"]},
         )
     row: dict[str, Any] = {
