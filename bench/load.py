@@ -14,7 +14,15 @@ from typing import Any
 from bench.measure import CLIENT, measure
 from bench.report import batch_summary, outcome_summary, table
 from bench.session import run_session
-from bench.stack import SERVER, SERVICES, WORKER, Stack, add_arguments, wait_until_polling
+from bench.stack import (
+    SERVER,
+    SERVICES,
+    WORKER,
+    Stack,
+    add_arguments,
+    add_mix_arguments,
+    wait_until_polling,
+)
 from bench.workload import UNFINISHED, Jobs, interleave
 from runtime.cli import exit_now
 from runtime.temporal import TemporalSettings, connect
@@ -24,10 +32,7 @@ PROG = "python -m bench.load"
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=500, help="order sagas (default 500)")
-    parser.add_argument(
-        "--registrations", type=int, default=200, help="registration sagas (default 200)"
-    )
+    add_mix_arguments(parser)
     parser.add_argument(
         "--timeout", type=float, default=900.0, help="seconds for all of them (default 900)"
     )

@@ -30,7 +30,14 @@ from bench.faultplan import FaultInjector, FaultReport, build_plan, kinds
 from bench.invariants import AWAITING, Invariant, SagaRecord, check, read_records, read_stock
 from bench.report import table
 from bench.session import run_session
-from bench.stack import Stack, WorkerProcess, add_arguments, queue_pollers, wait_until_polling
+from bench.stack import (
+    Stack,
+    WorkerProcess,
+    add_arguments,
+    add_mix_arguments,
+    queue_pollers,
+    wait_until_polling,
+)
 from bench.workload import UNFINISHED, Handle, Job, Jobs, interleave, terminate
 from models.status import SagaState, SagaStatus, StepState
 from runtime.cli import exit_now
@@ -59,10 +66,7 @@ SETTINGS: Final = (
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=500, help="order sagas (default 500)")
-    parser.add_argument(
-        "--registrations", type=int, default=200, help="registration sagas (default 200)"
-    )
+    add_mix_arguments(parser)
     parser.add_argument(
         "--kills",
         type=int,

@@ -43,6 +43,14 @@ SERVER, SERVICES, WORKER = "server", "services", "worker"
 batch."""
 
 
+def add_mix_arguments(parser: argparse.ArgumentParser) -> None:
+    """How many of each saga a load-shaped run starts at once."""
+    parser.add_argument("--orders", type=int, default=500, help="order sagas (default 500)")
+    parser.add_argument(
+        "--registrations", type=int, default=200, help="registration sagas (default 200)"
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags every benchmark command shares."""
     parser.add_argument(
