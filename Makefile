@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make demo   -> both sagas on an embedded Temporal dev server, real HTTP services
+#                  (make demo DEMO_ARGS=--keep-running keeps it up to browse the Web UI)
 #   make test   -> lint, types, and the whole test suite
 # Both create .venv and install the project on first use.
 

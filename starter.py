@@ -1,17 +1,20 @@
-"""Start sagas, read their status, or run the whole demo.
+"""Start sagas, find them, read their status, answer or cancel them; run the demo or the API.
 
     python starter.py order FILE.json [--id ID] [--wait] [--json]
     python starter.py register FILE.json [--id ID] [--wait] [--json]
-    python starter.py status ID [--json]
+    python starter.py list [--state S] [--saga order|registration] [--limit N] [--json]
+    python starter.py status ID [--json] [--watch]
     python starter.py intervene ID retry|resolve|compensate|fail [--result JSON]
     python starter.py cancel ID [--wait] [--json]
+    python starter.py api [--host H] [--port N] [--token T]
     python starter.py config validate FILE... | config show NAME [--env ENV] [--input FILE]
     python starter.py demo [--keep-running] [--data-dir DIR] [--temporal-port N] ...
     python starter.py codec-server [--port N] [--ui-origin URL] [--token T]
     python starter.py codec-key
 
-Exit codes: 0 started / completed; 1 the saga failed, was compensated or cancelled;
-2 bad input or config (nothing was started).
+Exit codes (``runtime/help.py``, shown by ``--help``): 0 done (with --wait: completed);
+1 the saga ended error, compensated or cancelled; 2 refused: bad input, config or option,
+no such saga, or not in a state the command applies to; 3 Temporal cannot be reached.
 """
 
 from __future__ import annotations
@@ -21,37 +24,56 @@ import asyncio
 import json
 import os
 import sys
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from adapter.errors import ConfigError, problems_of
 from adapter.loader import load_template
 from adapter.policy import build_plan
 from adapter.report import render_plan
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
+from runtime import help as cli_help
+from runtime.api import DEFAULT_PORT as API_PORT
+from runtime.api import TOKEN_VAR as API_TOKEN_VAR
+from runtime.api import SagaApi
 from runtime.cli import exit_now
 from runtime.codec import CodecError, new_key_line
-from runtime.codec_server import DEFAULT_UI_ORIGINS, codec_app
-from runtime.codec_server import serve as serve_codec
+from runtime.codec_server import DEFAULT_UI_ORIGINS, codec_app, serve
 from runtime.converter import data_converter
+from runtime.help import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    Parser,
+    resolve_results,
+)
 from runtime.inputs import InputError, listed, parse_request, read_request
 from runtime.logs import configure_logging
-from runtime.report import render_status
+from runtime.operations import (
+    DEFAULT_LIMIT,
+    KINDS,
+    MAX_LIMIT,
+    OperationError,
+    SagaList,
+    SagaQuery,
+    cancel,
+    intervene,
+    list_sagas,
+    saga_status,
+)
+from runtime.progress import attempt_lines, outcome
+from runtime.report import render_sagas, render_status
 from runtime.sagas import SAGAS, InvalidInput, prepare, saga_running
 from runtime.temporal import (
     ConnectionSettingsError,
     TemporalSettings,
+    TemporalUnreachable,
     connect,
-    final_status,
-    query_status,
     start_saga,
 )
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 class UserError(Exception):
@@ -90,20 +112,30 @@ async def cmd_start(args: argparse.Namespace, settings: TemporalSettings) -> int
         if args.json:
             print(json.dumps({"workflow_id": prepared.workflow_id, "started": started}))
         return EXIT_OK
-    status = await final_status(handle)
+    status = await outcome(handle, None if args.json else sys.stdout)
     print_status(status, args.json)
     return exit_code(status)
 
 
+async def cmd_list(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    query = SagaQuery(state=args.state, saga=args.saga, limit=args.limit)
+    sagas = await list_sagas(await connect(settings), query)
+    print(SagaList(sagas=sagas).model_dump_json(indent=2) if args.json else render_sagas(sagas))
+    return EXIT_OK
+
+
 async def cmd_status(args: argparse.Namespace, settings: TemporalSettings) -> int:
     client = await connect(settings)
-    try:
-        status = await query_status(client.get_workflow_handle(args.id))
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            raise UserError(f"no saga with id {args.id!r}") from None
-        raise
+    handle = client.get_workflow_handle(args.id)
+    status = await saga_status(client, args.id)
+    if args.watch:
+        status = await outcome(handle, None if args.json else sys.stdout)
+        print_status(status, args.json)
+        return exit_code(status)
     print_status(status, args.json)
+    if not args.json:
+        for line in await attempt_lines(handle, status):
+            print(line)
     return EXIT_OK
 
 
@@ -116,33 +148,20 @@ async def cmd_intervene(args: argparse.Namespace, settings: TemporalSettings) ->
     request = InterventionRequest(
         action=InterventionAction(args.action), result=result, reason=args.reason
     )
-    client = await connect(settings)
-    try:
-        status = await client.get_workflow_handle(args.id).execute_update(
-            "intervene", request, result_type=SagaStatus
-        )
-    except WorkflowUpdateFailedError as err:
-        raise UserError(f"{args.id}: {err.cause or err}") from None
-    except RPCError as err:
-        raise UserError(f"{args.id}: {err.message}") from None
+    status = await intervene(await connect(settings), args.id, request)
     print_status(status, args.json)
     return EXIT_OK
 
 
 async def cmd_cancel(args: argparse.Namespace, settings: TemporalSettings) -> int:
     """Cancel a saga; one past payment compensates (refund, release) before it ends."""
-    client = await connect(settings)
-    handle = client.get_workflow_handle(args.id)
-    try:
-        await handle.cancel()
-    except RPCError as err:
-        raise UserError(f"{args.id}: {err.message}") from None
+    handle = await cancel(await connect(settings), args.id)
     print(f"cancellation requested for {args.id}")
     if not args.wait:
         return EXIT_OK
-    status = await final_status(handle)
+    status = await outcome(handle, None if args.json else sys.stdout)
     print_status(status, args.json)
-    return EXIT_OK
+    return exit_code(status)
 
 
 def cmd_codec_server(args: argparse.Namespace) -> int:
@@ -152,46 +171,163 @@ def cmd_codec_server(args: argparse.Namespace) -> int:
     origins = args.ui_origin or DEFAULT_UI_ORIGINS
     app = codec_app(codec, ui_origins=origins, token=args.token)
     print(f"codec server on http://{args.host}:{args.port} for {', '.join(origins)}", flush=True)
-    asyncio.run(serve_codec(app, args.host, args.port))
+    asyncio.run(serve(app, args.host, args.port))
     return EXIT_OK
 
 
+def cmd_api(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    """Serve the HTTP API until Ctrl-C; it connects to Temporal on first use."""
+    app = SagaApi(settings, environment=args.env, token=args.token).app()
+    print(
+        f"saga API on http://{args.host}:{args.port} (OpenAPI at /openapi.json), Temporal at"
+        f" {settings.address}",
+        flush=True,
+    )
+    asyncio.run(serve(app, args.host, args.port))
+    return EXIT_OK
+
+
+def _global_options(address: str, namespace: str, task_queue: str, env: str | None) -> Parser:
+    """The options every command takes. The top level holds their defaults; each command
+    takes them again with argparse.SUPPRESS, so they go before or after the command."""
+    options = Parser(add_help=False)
+    options.add_argument(
+        "--address", default=address, help="Temporal frontend host:port [TEMPORAL_ADDRESS]"
+    )
+    options.add_argument("--namespace", default=namespace, help="[TEMPORAL_NAMESPACE]")
+    options.add_argument("--task-queue", default=task_queue, help="[TEMPORAL_TASK_QUEUE]")
+    options.add_argument("--env", default=env, help="config environment overlay [SAGA_ENV]")
+    return options
+
+
+def _limit(text: str) -> int:
+    number = int(text) if text.isdigit() else 0
+    if not 1 <= number <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_LIMIT}")
+    return number
+
+
 def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Start and inspect sagas on Temporal.")
-    parser.add_argument("--address", default=defaults.address, help="Temporal frontend")
-    parser.add_argument("--namespace", default=defaults.namespace)
-    parser.add_argument("--task-queue", default=defaults.task_queue)
-    parser.add_argument("--env", default=None, help="config environment (default $SAGA_ENV)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name in SAGAS:
-        start = commands.add_parser(name, help=f"start a {name} saga from a JSON file")
-        start.add_argument("file")
+    parser = Parser(
+        description=cli_help.MAIN,
+        parents=[_global_options(defaults.address, defaults.namespace, defaults.task_queue, None)],
+    )
+    anywhere = _global_options(*[argparse.SUPPRESS] * 4)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        group: argparse._SubParsersAction[Parser],
+        name: str,
+        summary: str,
+        epilog: str,
+        description: str,
+        **extra: Any,
+    ) -> Parser:
+        return group.add_parser(
+            name, help=summary, description=textwrap.fill(description, cli_help.WIDTH),
+            epilog=epilog, parents=[anywhere], **extra,
+        )  # fmt: skip
+
+    for name, saga in SAGAS.items():
+        start = command(
+            commands, name, f"start a{'n' if saga.id_prefix[0] in 'aeiou' else ''}"
+            f" {saga.id_prefix} saga from a JSON request file",
+            cli_help.start_epilog(name, f"examples/{saga.id_prefix}_sample.json"),
+            f"Start a {saga.id_prefix} saga. The request is checked against the config's"
+            " schema and the input limits first; its workflow id is derived from it, so"
+            " the same request twice is one saga (the second attaches to the first).",
+        )  # fmt: skip
+        start.add_argument("file", help="the request, a JSON file")
         start.add_argument("--id", help="workflow id (default: derived from the request)")
         start.add_argument("--wait", action="store_true", help="wait for the outcome")
         start.add_argument("--json", action="store_true", help="print the status document")
-    status = commands.add_parser("status", help="print a saga's status")
-    status.add_argument("id")
-    status.add_argument("--json", action="store_true")
-    intervene = commands.add_parser("intervene", help="answer a saga awaiting intervention")
-    intervene.add_argument("id")
+    listing = command(
+        commands, "list", "list sagas, newest first: state, current step, correlation id",
+        cli_help.LIST,
+        "List sagas from Temporal's visibility store, newest first, with their state,"
+        " current step (asked of each running saga listed), correlation id and start time.",
+    )  # fmt: skip
+    listing.add_argument("--state", choices=[state.value for state in SagaState])
+    listing.add_argument("--saga", choices=list(KINDS))
+    listing.add_argument(
+        "--limit", type=_limit, default=DEFAULT_LIMIT, metavar="N",
+        help=f"at most N sagas, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
+    )  # fmt: skip
+    listing.add_argument(
+        "--json", action="store_true", help='print {"sagas": [...]}, as GET /sagas answers'
+    )
+    status = command(
+        commands, "status", "print a saga's status: each step, its attempts and errors",
+        cli_help.STATUS,
+        "Print a saga's status document: its state, each step's state, attempts and error"
+        " (an error a step had before it completed is marked earlier), compensations, and"
+        " what an operator may answer when it awaits intervention.",
+    )  # fmt: skip
+    status.add_argument("id", help="the workflow id (see 'list')")
+    status.add_argument("--json", action="store_true", help="the status document as JSON")
+    status.add_argument(
+        "--watch", action="store_true", help="follow its progress until it ends (like --wait)"
+    )
+    intervene = command(
+        commands, "intervene", "answer a saga awaiting intervention", cli_help.INTERVENE,
+        "Answer a saga in awaiting_intervention. retry: run the step again with a fresh"
+        " retry budget; resolve: mark it resolved_manually with --result and go on;"
+        " compensate: undo what was done and end compensated; fail: end error (offered"
+        " when there is nothing to undo). The saga refuses answers that do not fit.",
+        epilog_from=resolve_results,
+    )  # fmt: skip
+    intervene.add_argument("id", help="the workflow id (see 'list --state awaiting_intervention')")
     intervene.add_argument("action", choices=[a.value for a in InterventionAction])
-    intervene.add_argument("--result", help="JSON result to record with resolve")
-    intervene.add_argument("--reason", default="")
-    intervene.add_argument("--json", action="store_true")
-    cancel = commands.add_parser("cancel", help="cancel a saga (compensates after payment)")
-    cancel.add_argument("id")
-    cancel.add_argument("--wait", action="store_true")
-    cancel.add_argument("--json", action="store_true")
-    config = commands.add_parser("config", help="check and explain configs")
+    intervene.add_argument(
+        "--result", help="resolve: the step's result, a JSON object of the shape shown below"
+    )
+    intervene.add_argument("--reason", default="", help="recorded with the decision")
+    intervene.add_argument("--json", action="store_true", help="print the status document")
+    cancel = command(
+        commands, "cancel", "cancel a saga (compensates after payment)", cli_help.CANCEL,
+        "Cancel a running saga. One past payment compensates (releases stock, refunds)"
+        " before it ends cancelled.",
+    )  # fmt: skip
+    cancel.add_argument("id", help="the workflow id")
+    cancel.add_argument("--wait", action="store_true", help="wait for it to end")
+    cancel.add_argument("--json", action="store_true", help="print the status document")
+    api = command(
+        commands, "api", "serve the sagas over HTTP (REST; OpenAPI at /openapi.json)",
+        cli_help.API,
+        "Serve the HTTP API: POST /orders and /registrations, GET /sagas and /sagas/{id},"
+        " POST /sagas/{id}/retry|resolve|compensate|fail|cancel, GET /health/live and"
+        " /health/ready, GET /openapi.json. It talks only to Temporal.",
+    )  # fmt: skip
+    api.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    api.add_argument("--port", type=int, default=API_PORT, help=f"default {API_PORT}")
+    api.add_argument(
+        "--token", default=os.environ.get(API_TOKEN_VAR) or None,
+        help="require 'Authorization: Bearer TOKEN' (not on /health/*, /openapi.json)"
+        f" [{API_TOKEN_VAR}]",
+    )  # fmt: skip
+    config = command(
+        commands, "config", "check and explain configs", "",
+        "Check Tasker-format configs, or show the plan one resolves to.",
+    )  # fmt: skip
     config_commands = config.add_subparsers(dest="config_command", required=True)
-    validate = config_commands.add_parser("validate", help="load configs, list every problem")
+    validate = command(
+        config_commands, "validate", "load configs, list every problem",
+        cli_help.CONFIG_VALIDATE, "Load each file; print every problem and warning.",
+    )  # fmt: skip
     validate.add_argument("files", nargs="+")
-    show = config_commands.add_parser("show", help="a config's resolved plan as a table")
+    show = command(
+        config_commands, "show", "a config's resolved plan as a table", cli_help.CONFIG_SHOW,
+        "Print each step's dependencies, attempts, timeout, backoff, strategies and saga"
+        " policy, as a request would run with them.",
+    )  # fmt: skip
     show.add_argument("name", help="order, register, a config name, or a YAML file")
     show.add_argument("--input", help="a request JSON file, to apply its context overrides")
-    for sub in (validate, show):
-        sub.add_argument("--env", default=argparse.SUPPRESS, help="environment overlay")
-    demo = commands.add_parser("demo", help="run both sagas on an embedded dev server")
+    demo = command(
+        commands, "demo", "run both sagas on an embedded dev server", cli_help.DEMO,
+        "Start a Temporal dev server, the services, the codec server, the API and a worker;"
+        " run a good order, a declined one and a registration; print each status."
+        " A taken port is replaced by a free one (0: any free port).",
+    )  # fmt: skip
     demo.add_argument("--keep-running", action="store_true")
     demo.add_argument("--verbose", action="store_true", help="log every step and HTTP call")
     demo.add_argument("--data-dir", default="data")
@@ -199,9 +335,13 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
     demo.add_argument("--ui-port", type=int, default=8233)
     demo.add_argument("--services-port", type=int, default=8700)
     demo.add_argument("--codec-port", type=int, default=8888)
-    codec = commands.add_parser(
-        "codec-server", help="decode payloads for the Temporal Web UI (Temporal's codec protocol)"
-    )
+    demo.add_argument("--api-port", type=int, default=API_PORT)
+    codec = command(
+        commands, "codec-server",
+        "decode payloads for the Temporal Web UI (Temporal's codec protocol)",
+        cli_help.CODEC_SERVER,
+        "Serve POST /decode and /encode for the Web UI, with CORS for its origins only.",
+    )  # fmt: skip
     codec.add_argument("--host", default="127.0.0.1")
     codec.add_argument("--port", type=int, default=8888)
     codec.add_argument(
@@ -212,7 +352,10 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
         "--token", default=os.environ.get("SAGA_CODEC_TOKEN") or None,
         help="require 'Authorization: Bearer TOKEN' [SAGA_CODEC_TOKEN]",
     )  # fmt: skip
-    commands.add_parser("codec-key", help="print a new encryption key line (id=base64key)")
+    command(
+        commands, "codec-key", "print a new encryption key line (id=base64key)",
+        cli_help.CODEC_KEY, "Print a new key line for SAGA_CODEC_KEYS or SAGA_CODEC_KEY_FILE.",
+    )  # fmt: skip
     return parser
 
 
@@ -264,7 +407,12 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"status": cmd_status, "intervene": cmd_intervene, "cancel": cmd_cancel}
+COMMANDS = {
+    "list": cmd_list,
+    "status": cmd_status,
+    "intervene": cmd_intervene,
+    "cancel": cmd_cancel,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         data_converter()  # a keyring that cannot be used is a user error, before anything
         if args.command == "codec-server":
             return cmd_codec_server(args)
+        if args.command == "api":
+            return cmd_api(args, settings)
         if args.command == "config":
             run = cmd_config_validate if args.config_command == "validate" else cmd_config_show
             return run(args)
@@ -296,9 +446,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in COMMANDS:
             return asyncio.run(COMMANDS[args.command](args, settings))
         return asyncio.run(cmd_start(args, settings))
-    except (UserError, InputError, ConfigError, CodecError) as err:
+    except (UserError, InputError, ConfigError, CodecError, OperationError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INVALID
+    except TemporalUnreachable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_UNREACHABLE
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED

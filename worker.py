@@ -103,10 +103,10 @@ def serve(settings: TemporalSettings, worker_settings: WorkerSettings) -> int:
     try:
         worker_settings.run(run(settings, worker_settings))
     except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
+        log.error("config_error", error=str(err))
         return 2
     except RuntimeError as err:
-        print(f"worker error: {err}", file=sys.stderr)
+        log.error("worker_error", error=str(err))
         return 1
     return 0
 

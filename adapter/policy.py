@@ -88,6 +88,7 @@ def step_plan(
     return StepPlan(
         name=step.name,
         activity=step.name,
+        description=step.description,
         depends_on=list(step.depends_on),
         start_to_close_seconds=timeout,
         retry=DEFAULT_RETRY.model_copy(update={"maximum_attempts": maximum}),

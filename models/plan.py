@@ -103,6 +103,9 @@ class StepPlan(BaseModel):
 
     name: str
     activity: str
+    description: str = ""
+    """What the step does (the config's ``description``): the UI's activity summaries and
+    the saga's current details say it."""
     depends_on: list[str] = Field(default_factory=list)
     start_to_close_seconds: float
     retry: RetryPlan

@@ -39,6 +39,10 @@ class StepStatus(BaseModel):
     attempts: int = 0
     result: dict[str, Any] | None = None
     error: StepError | None = None
+    """The step's current failure; cleared when the step completes or is resolved."""
+    earlier_error: StepError | None = None
+    """The last failure before the step completed or was resolved (an operator's retry or
+    resolve): kept for the record, shown as earlier, never as the step's state."""
     started_at: datetime | None = None
     finished_at: datetime | None = None
     result_in_history: bool = False
@@ -62,6 +66,16 @@ class InterventionAction(StrEnum):
     RESOLVE = "resolve"
     COMPENSATE = "compensate"
     FAIL = "fail"
+
+
+class InterventionRefusal(StrEnum):
+    """Why the ``intervene`` update refused an answer (the refusal's error type): the first
+    two are about the saga's state (HTTP 409), the last two about the answer (HTTP 422)."""
+
+    NOT_AWAITING = "NotAwaitingIntervention"
+    NOT_ALLOWED = "ActionNotAllowed"
+    RESULT_REQUIRED = "ResultRequired"
+    RESULT_INVALID = "ResultInvalid"
 
 
 class InterventionRequest(BaseModel):

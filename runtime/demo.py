@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from activities.client import http_client
 from runtime.cli import until_stopped
 from runtime.ports import free_port
-from runtime.processes import PROJECT_ROOT, CodecServer, DevServer, Services
+from runtime.processes import PROJECT_ROOT, ApiServer, CodecServer, DevServer, Services
+from runtime.progress import outcome
 from runtime.report import render_status
 from runtime.sagas import SAGAS, prepare
 from runtime.temporal import (
     TemporalSettings,
     activities_for,
     connect,
-    final_status,
     make_worker,
     service_client,
     start_saga,
@@ -67,18 +70,43 @@ async def run_demo(args: argparse.Namespace, settings: TemporalSettings) -> int:
         codec_endpoint=codec.url,
     )
     services = Services(data_dir, port=_available(args.services_port), test_api=True)
+    api = ApiServer(
+        data_dir, server.address, settings.namespace, settings.task_queue,
+        port=_available(args.api_port),
+    )  # fmt: skip
     server.start()
     try:
         codec.start()
         services.start()
+        api.start()
+        print(f"API:         {api.url}  (e.g. {api.url}/sagas?state=awaiting_intervention)")
         os.environ["SAGA_SERVICES_URL"] = services.url
         settings = replace(settings, address=server.address)
         return await _run(args, settings, server, services, codec, started)
     finally:
+        api.stop()
         services.stop()
         codec.stop()
         server.stop()
         print("Stopped the dev server, the codec server and the services.")
+
+
+def demo_id(file: str, run_tag: str) -> str:
+    """A sample's workflow id, and correlation id, in one run: ``demo-<sample>-<tag>``."""
+    return f"demo-{Path(file).stem}-{run_tag}"
+
+
+def fresh_sample(file: str, data: dict[str, Any], run_tag: str) -> dict[str, Any]:
+    """The sample ``file`` made this run's own: a correlation id naming the run and, for a
+    registration, an email address (``name+<tag>@…``) the user service has not seen, so a
+    second run registers a new user instead of finding the first run's (``already_exists``)."""
+    fresh = {**data, "correlation_id": demo_id(file, run_tag)}
+    if "user_info" in data:
+        user = dict(data["user_info"])
+        local, domain = user["email"].split("@", 1)
+        user["email"] = f"{local}+{run_tag}@{domain}"
+        fresh["user_info"] = user
+    return fresh
 
 
 async def _run(
@@ -90,26 +118,39 @@ async def _run(
     started: float,
 ) -> int:
     client = await connect(settings)
+    ui = f"{server.ui_url}/namespaces/{settings.namespace}/workflows"
+    print(f"Temporal UI: {ui}  (up while the demo runs)")
+    run_tag = f"{time.strftime('%Y%m%d%H%M%S')}{secrets.token_hex(2)}"
+    print(
+        f"This run's sample data is its own (tag {run_tag}): workflow and correlation ids"
+        f" demo-<sample>-{run_tag}, and a registration email with +{run_tag}, so a run never"
+        " meets an earlier run's user."
+    )
     outcomes = []
     async with http_client() as http:
         worker = make_worker(client, settings.task_queue, activities_for(service_client(http)))
         async with worker:
-            stamp = int(time.time())
             for saga_name, file, label in DEMO_RUNS:
-                data = read_json(str(EXAMPLES / file))
-                workflow_id = f"demo-{Path(file).stem}-{stamp}"
+                data = fresh_sample(file, read_json(str(EXAMPLES / file)), run_tag)
+                workflow_id = demo_id(file, run_tag)
                 prepared = prepare(SAGAS[saga_name], data, workflow_id=workflow_id)
                 print(f"\n▶ {label}: {workflow_id}")
                 handle, _ = await start_saga(client, prepared, settings.task_queue)
-                status = await final_status(handle)
+                status = await outcome(handle, sys.stdout)
                 print(render_status(status))
                 outcomes.append(status)
             print(f"\nDemo finished in {time.monotonic() - started:.1f}s.")
-            print(f"Temporal UI: {server.ui_url}/namespaces/{settings.namespace}/workflows")
+            print(f"Temporal UI: {ui}")
             print(f"Services:    {services.url}  (e.g. {services.url}/payments/charges)")
             print(f"Codec:       {codec.url}  (the UI decrypts payloads through it)")
             if args.keep_running:
                 print("Running until Ctrl-C (worker, dev server and services stay up) ...")
                 await until_stopped()
+            else:
+                print(
+                    "Stopping now. To browse the UI afterwards, keep everything up with"
+                    " `make demo DEMO_ARGS=--keep-running`"
+                    " (python starter.py demo --keep-running)."
+                )
     expected = ["complete", "error", "complete"]
     return 0 if [s.state.value for s in outcomes] == expected else 1

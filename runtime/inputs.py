@@ -18,6 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
+from adapter.schema import FieldError
+
 MAX_DOCUMENT_BYTES: Final = 1 << 20
 """1 MiB: twenty times the largest valid request, and a quarter of gRPC's 4 MB message."""
 MAX_DEPTH: Final = 32
@@ -32,9 +34,10 @@ MAX_LISTED: Final = 20
 
 class InputError(ValueError):
     """A request document that cannot be read. ``str()`` is one line per problem, each
-    naming the source (a file, ``--result``)."""
+    naming the source (a file, ``--result``); a problem inside the document is a
+    :class:`FieldError` (its JSON path and message), one about the whole document a string."""
 
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
+    def __init__(self, source: str, problems: Sequence[FieldError | str]) -> None:
         super().__init__("\n".join(f"{source}: {problem}" for problem in listed(problems)))
         self.source = source
         self.problems = list(problems)
@@ -105,22 +108,23 @@ def _member(path: str, key: str) -> str:
     return f"{path}.{key}" if key.isascii() and key.isidentifier() else f"{path}[{key!r}]"
 
 
-def _problems(document: Any) -> list[str]:
+def _problems(document: Any) -> list[FieldError]:
     """Every refused value, repeated key and too-deep nesting, named by its JSON path.
     Iterative: the document may be nested hundreds deep."""
-    problems: list[str] = []
+    problems: list[FieldError] = []
     pending: list[tuple[str, Any, int]] = [("$", document, 1)]
     while pending:
         path, value, depth = pending.pop()
         if isinstance(value, _Refused):
-            problems.append(f"{path}: {value.reason}")
+            problems.append(FieldError(path, value.reason))
         elif isinstance(value, dict | list):
             if depth > MAX_DEPTH:
-                problems.append(f"{path}: nested more than {MAX_DEPTH} levels deep")
+                problems.append(FieldError(path, f"nested more than {MAX_DEPTH} levels deep"))
                 continue
             if isinstance(value, _RepeatedKeys):
                 problems += [
-                    f"{path}: key {key!r} appears more than once" for key in value.repeated
+                    FieldError(path, f"key {key!r} appears more than once")
+                    for key in value.repeated
                 ]
             children = (
                 ((_member(path, key), child) for key, child in value.items())
@@ -128,7 +132,7 @@ def _problems(document: Any) -> list[str]:
                 else ((f"{path}[{index}]", child) for index, child in enumerate(value))
             )
             pending += [(child_path, child, depth + 1) for child_path, child in children]
-    return sorted(problems)
+    return sorted(problems, key=str)
 
 
 def parse_request(raw: bytes, source: str) -> Any:

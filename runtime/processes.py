@@ -201,6 +201,16 @@ class Services:
             self.child.stop()
 
 
+def _serve_starter(
+    name: str, args: Sequence[str], port: int, log_path: Path, health: str, timeout: float
+) -> Child:
+    """``starter.py ARGS`` serving on 127.0.0.1:``port``, once its ``health`` route answers."""
+    argv = [sys.executable, "starter.py", *args, "--host", "127.0.0.1", "--port", str(port)]
+    child = _spawn(name, argv, log_path)
+    _wait(child, _answers(f"http://127.0.0.1:{port}{health}"), timeout)
+    return child
+
+
 @dataclass
 class CodecServer:
     """``starter.py codec-server`` on a loopback port, for the Web UI at ``ui_origin``."""
@@ -216,14 +226,42 @@ class CodecServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> CodecServer:
-        argv = [
-            sys.executable, "starter.py", "codec-server",
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--ui-origin", self.ui_origin,
+        self.child = _serve_starter(
+            "codec server", ["codec-server", "--ui-origin", self.ui_origin], self.port,
+            self.data_dir / "codec-server.log", "/health", timeout,
+        )  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        if self.child:
+            self.child.stop()
+
+
+@dataclass
+class ApiServer:
+    """``starter.py api`` on a loopback port, for the Temporal at ``address``."""
+
+    data_dir: Path
+    address: str
+    namespace: str = "default"
+    task_queue: str = "sagas"
+    port: int = 8800
+    child: Child | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ApiServer:
+        args = [
+            "--address", self.address,
+            "--namespace", self.namespace,
+            "--task-queue", self.task_queue,
+            "api",
         ]  # fmt: skip
-        self.child = _spawn("codec server", argv, self.data_dir / "codec-server.log")
-        _wait(self.child, _answers(f"{self.url}/health"), timeout)
+        self.child = _serve_starter(
+            "API", args, self.port, self.data_dir / "api.log", "/health/live", timeout
+        )
         return self
 
     def stop(self) -> None:

@@ -198,7 +198,9 @@ _MESSAGES = {
 """The limits' messages in the words of the rest (pydantic's own for anything else)."""
 
 
-def _errors(error: ValidationError, root: str) -> list[FieldError]:
+def field_errors(error: ValidationError, root: str) -> list[FieldError]:
+    """A model's violations, each named by its JSON path under ``root``, in the words of
+    the schema's messages (the API's 422 answers too)."""
     return [
         FieldError(
             _path(root, line["loc"]),
@@ -247,14 +249,14 @@ def prepare(
         schema_paths = [error.path for error in errors]
         errors += [
             error
-            for error in _errors(invalid, "$")
+            for error in field_errors(invalid, "$")
             if not any(_within(error.path, path) for path in schema_paths)
         ]
     if workflow_id is not None:
         try:
             _WORKFLOW_ID.validate_python(workflow_id)
         except ValidationError as invalid:
-            errors += _errors(invalid, "workflow_id")
+            errors += field_errors(invalid, "workflow_id")
     if errors or validated is None:
         ordered = sorted(errors, key=lambda error: (error.path, error.message))
         raise InvalidInput([_shortened(error) for error in ordered])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -37,7 +39,13 @@ from models.status import SagaState, SagaStatus
 from runtime.converter import data_converter
 from runtime.sagas import SAGAS, Prepared
 from runtime.workers import WorkerSettings
-from workflows.visibility import CORRELATION_ID, SAGA_STATE
+from workflows.visibility import (
+    CORRELATION_ID,
+    SAGA_STATE,
+    start_details,
+    start_summary,
+    step_named,
+)
 
 
 class ConnectionSettingsError(Exception):
@@ -76,15 +84,37 @@ class TemporalSettings:
         )
 
 
+class TemporalUnreachable(RuntimeError):
+    """No Temporal server answers at the address; the message says how to start one."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(
+            f"cannot reach Temporal at {address} ({reason}): is a server running? Start one"
+            " with 'temporal server start-dev' or 'make demo DEMO_ARGS=--keep-running'"
+        )
+        self.address = address
+
+
+def _transport_reason(error: RuntimeError) -> str:
+    """The OS's words from the SDK's transport error (``Connection refused``), not the
+    whole ``tonic::transport::Error(...)`` chain."""
+    found = re.search(r'(?:message|error): "([^"]+)"', str(error))
+    return found.group(1) if found else "no connection"
+
+
 async def connect(settings: TemporalSettings, runtime: Runtime | None = None) -> Client:
-    """A client with the project's data converter; ``runtime`` carries metrics settings."""
-    return await Client.connect(
-        settings.address,
-        namespace=settings.namespace,
-        data_converter=data_converter(),
-        runtime=runtime,
-        **settings.connection,
-    )
+    """A client with the project's data converter; ``runtime`` carries metrics settings.
+    Raises :class:`TemporalUnreachable` when nothing answers at the address."""
+    try:
+        return await Client.connect(
+            settings.address,
+            namespace=settings.namespace,
+            data_converter=data_converter(),
+            runtime=runtime,
+            **settings.connection,
+        )
+    except RuntimeError as err:  # the SDK's bridge raises RuntimeError for transport failures
+        raise TemporalUnreachable(settings.address, _transport_reason(err)) from err
 
 
 def service_client(http: httpx.AsyncClient) -> ServiceClient:
@@ -153,6 +183,8 @@ async def start_saga(
             search_attributes=TypedSearchAttributes(pairs),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            static_summary=start_summary(prepared.request),
+            static_details=start_details(prepared.plan),
         )
     except WorkflowAlreadyStartedError:
         # Running or finished: either way the request is already handled; attach to it.
@@ -176,7 +208,7 @@ async def final_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:
 
 async def restore_step_results(handle: WorkflowHandle[Any, Any], status: SagaStatus) -> None:
     """Put back the results a finished saga's document left in the history: each step's
-    last completed activity (activities are summarised with their step's name)."""
+    last completed activity (an activity's summary starts with its step's name)."""
     wanted = {name for name, step in status.steps.items() if step.result_in_history}
     if not wanted:
         return
@@ -187,7 +219,7 @@ async def restore_step_results(handle: WorkflowHandle[Any, Any], status: SagaSta
             summary = event.user_metadata.summary
             if summary.data:
                 [name] = await data_converter().decode([summary], [str])
-                step_of[event.event_id] = name
+                step_of[event.event_id] = step_named(name)
         elif event.HasField("activity_task_completed_event_attributes"):
             completed = event.activity_task_completed_event_attributes
             name = step_of.get(completed.scheduled_event_id, "")
@@ -199,6 +231,8 @@ async def restore_step_results(handle: WorkflowHandle[Any, Any], status: SagaSta
         step.result, step.result_in_history = output.result, False
 
 
-async def query_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:
-    raw = await handle.query("status")
+async def query_status(
+    handle: WorkflowHandle[Any, Any], rpc_timeout: timedelta | None = None
+) -> SagaStatus:
+    raw = await handle.query("status", rpc_timeout=rpc_timeout)
     return SagaStatus.model_validate(raw)

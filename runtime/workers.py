@@ -20,9 +20,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import PrometheusConfig, Runtime
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from runtime.logs import core_telemetry
 
 T = TypeVar("T")
 
@@ -174,11 +176,12 @@ class WorkerSettings:
         return asyncio.run(main)
 
     def telemetry_runtime(self) -> Runtime | None:
-        """A Temporal runtime exporting the SDK's metrics to Prometheus, when asked for."""
+        """A Temporal runtime exporting the SDK's metrics to Prometheus, when asked for (its
+        core logs forwarded like the default runtime's, :func:`runtime.logs.core_telemetry`)."""
         if not self.metrics_port:
             return None
         address = f"{self.metrics_host}:{self.metrics_port}"
-        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+        return Runtime(telemetry=core_telemetry(PrometheusConfig(bind_address=address)))
 
 
 def compile_for_sandbox(workflows: Iterable[type]) -> None:

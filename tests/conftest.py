@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -56,6 +57,15 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """A test that runs ``starter.main`` configures logging (WARNING): put the previous
+    configuration back, so later tests' ``capture_logs`` still see every level."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from models.status import (
     CompensationStatus,
     Intervention,
     InterventionAction,
+    InterventionRefusal,
     InterventionRequest,
     SagaState,
     SagaStatus,
@@ -40,7 +41,7 @@ from models.status import (
     StepState,
     StepStatus,
 )
-from workflows.visibility import publish_state
+from workflows.visibility import current_details, publish_state, step_summary
 
 Results = Mapping[str, dict[str, Any]]
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
@@ -75,6 +76,16 @@ class StepSpec:
 def new_correlation_id(prefix: str) -> str:
     """``<prefix>_<epoch seconds>_<8 hex>``, generated once and replayed deterministically."""
     return f"{prefix}_{int(workflow.now().timestamp())}_{workflow.random().getrandbits(32):08x}"
+
+
+def readers_of(plan: SagaPlan, step: str) -> list[str]:
+    """The steps that read ``step``'s result: those that depend on it."""
+    return [later.name for later in plan.steps if step in later.depends_on]
+
+
+def _refusal(why: InterventionRefusal, message: str) -> ApplicationError:
+    """An ``intervene`` validator's refusal; its type tells callers why (409 or 422)."""
+    return ApplicationError(message, type=why.value, non_retryable=True)
 
 
 class SagaEnded(Exception):
@@ -252,7 +263,7 @@ class StepRunner:
                     arg,
                     start_to_close=step.start_to_close,
                     retry=step.retry.to_temporal(),
-                    summary=step.name,
+                    summary=step_summary(step),
                     rules=step.rules(),
                 )
             except StepFailed as failed:
@@ -275,6 +286,9 @@ class StepRunner:
         status = self.status.steps[name]
         status.state = state
         status.result = result
+        if status.error is not None and state in {StepState.COMPLETE, StepState.RESOLVED_MANUALLY}:
+            # Done after all (an operator retried or resolved it): the failure is history.
+            status.earlier_error, status.error = status.error, None
         if state is StepState.COMPLETE:
             self._activity_results.add(name)
         else:
@@ -347,21 +361,38 @@ class StepRunner:
         raise SagaEnded(ending, step.name, error)
 
     def validate_intervention(self, request: InterventionRequest) -> None:
-        """Update validator: reject answers that do not fit the saga's current state."""
+        """Update validator: reject answers that do not fit the saga's current state, each
+        refusal typed with its :class:`InterventionRefusal`."""
         if self.status.state is not SagaState.AWAITING_INTERVENTION or self._decision:
-            raise ValueError(f"saga is {self.status.state.value}, not awaiting_intervention")
+            raise _refusal(
+                InterventionRefusal.NOT_AWAITING,
+                f"saga is {self.status.state.value}, not awaiting_intervention",
+            )
         if request.action not in self._allowed_actions():
             allowed = ", ".join(action.value for action in self._allowed_actions())
-            raise ValueError(f"action {request.action.value!r} not allowed here ({allowed})")
+            raise _refusal(
+                InterventionRefusal.NOT_ALLOWED,
+                f"action {request.action.value!r} not allowed here ({allowed})",
+            )
         intervention = self.status.intervention
-        if request.action is InterventionAction.RESOLVE and request.result and intervention:
+        if request.action is InterventionAction.RESOLVE and intervention:
             self._check_manual_result(intervention.step, request.result)
 
-    def _check_manual_result(self, step: str, result: dict[str, Any]) -> None:
-        """Later steps read a resolved step's result as its model: reject one that does not
-        fit, rather than accept it and fail every workflow task after it."""
+    def _check_manual_result(self, step: str, result: dict[str, Any] | None) -> None:
+        """Later steps read a resolved step's result as its model: reject a missing one
+        they need, or one that does not fit, rather than accept it and fail the step that
+        reads it (an order resolved without a reservation was compensated)."""
         model = self.result_models.get(step)
         if model is None:
+            return
+        if not result:
+            readers = readers_of(self.plan, step)
+            if readers:
+                raise _refusal(
+                    InterventionRefusal.RESULT_REQUIRED,
+                    f"resolving {step} needs a result ({model.__name__}): later steps read"
+                    f" it ({', '.join(readers)})",
+                )
             return
         try:
             model.model_validate(result)
@@ -369,8 +400,9 @@ class StepRunner:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'result'}: {e['msg']}" for e in err.errors()
             )
-            raise ValueError(
-                f"result for {step} does not fit {model.__name__}: {problems}"
+            raise _refusal(
+                InterventionRefusal.RESULT_INVALID,
+                f"result for {step} does not fit {model.__name__}: {problems}",
             ) from None
 
     def decide(self, request: InterventionRequest) -> None:
@@ -385,13 +417,14 @@ class StepRunner:
             record = CompensationStatus(activity=activity, for_step=for_step)
             self.status.compensations.append(record)
             record.state = StepState.IN_PROGRESS
+            self._refresh()
             try:
                 output = await call_activity(
                     activity,
                     build(self.results),
                     start_to_close=timedelta(seconds=self.plan.compensation_timeout_seconds),
                     retry=self.plan.compensation_retry.to_temporal(),
-                    summary=f"compensate {for_step}",
+                    summary=f"compensate {for_step}: {activity}",
                     rules=None,
                 )
             except StepFailed as failed:
@@ -410,6 +443,7 @@ class StepRunner:
             undone = not output.result.get("nothing_to_undo")
             if undone and step_status.state in {StepState.COMPLETE, StepState.ERROR}:
                 step_status.state = StepState.COMPENSATED
+            self._refresh()
 
     # -- status ----------------------------------------------------------------------------
 
@@ -438,3 +472,4 @@ class StepRunner:
                 and self.status.state is SagaState.AWAITING_INTERVENTION)
         ]  # fmt: skip
         self.status.current_step = running[0] if running else None
+        workflow.set_current_details(current_details(self.status, self.plan))
