@@ -90,6 +90,7 @@ def codec_app(
 
 
 async def serve(app: Starlette, host: str, port: int) -> None:
-    """Serve until cancelled (Ctrl-C)."""
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    await server.serve()
+    """Serve until cancelled (Ctrl-C); uvicorn's own log lines go through the project's
+    log pipeline (``runtime.logs``: JSON on every line in JSON mode), not its formatter."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None)
+    await uvicorn.Server(config).serve()
