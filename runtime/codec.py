@@ -4,7 +4,8 @@ Inputs, step results and status documents hold customers' emails, names, address
 card tokens; Temporal stores them in histories that anyone with the UI can read. The codec
 encrypts each payload whole (its metadata too, so even the encoding is hidden) under the
 current key, and names the key in the new payload's metadata, so old payloads still decode
-after a rotation as long as their key stays in the keyring.
+after a rotation as long as their key stays in the keyring. Payloads of 128 bytes or more
+are compressed (zlib) before encryption when that saves bytes; the flag is authenticated.
 
 Keys, first match wins:
 - ``SAGA_CODEC_KEYS``: ``id=base64key[,id=base64key…]``, the current key first;
@@ -22,6 +23,7 @@ import base64
 import binascii
 import os
 import secrets
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +38,12 @@ from runtime.keys import DATA_DIR, development_file
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+COMPRESSION = "encryption-compression"
+ZLIB = b"zlib"
+COMPRESS_FROM = 128
+"""Payloads this long or longer are compressed before encryption when that saves bytes
+(JSON status documents and plans shrink by about half; histories are stored and sent)."""
+MAX_PLAIN_BYTES = 4 * 1024 * 1024
 NONCE_BYTES = 12
 KEY_BYTES = 32
 KEYS_VAR = "SAGA_CODEC_KEYS"
@@ -112,9 +120,12 @@ class EncryptionCodec(PayloadCodec):
         cipher = self._ciphers[key_id]
         encoded = []
         for payload in payloads:
-            nonce = secrets.token_bytes(NONCE_BYTES)
-            sealed = cipher.encrypt(nonce, payload.SerializeToString(), key_id.encode())
+            plain = payload.SerializeToString()
             metadata = {"encoding": ENCODING, KEY_ID: key_id.encode()}
+            if len(plain) >= COMPRESS_FROM and len(packed := zlib.compress(plain)) < len(plain):
+                plain, metadata[COMPRESSION] = packed, ZLIB
+            nonce = secrets.token_bytes(NONCE_BYTES)
+            sealed = cipher.encrypt(nonce, plain, _associated(metadata))
             encoded.append(Payload(metadata=metadata, data=nonce + sealed))
         return encoded
 
@@ -131,6 +142,24 @@ class EncryptionCodec(PayloadCodec):
             raise CodecError(f"payload encrypted with key {key_id!r}, not in the keyring ({known})")
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
-            return Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode()))
+            plain = cipher.decrypt(nonce, sealed, _associated(payload.metadata))
         except InvalidTag:
             raise CodecError(f"payload under key {key_id!r} failed authentication") from None
+        if payload.metadata.get(COMPRESSION) == ZLIB:
+            plain = _inflate(plain)
+        return Payload.FromString(plain)
+
+
+def _associated(metadata: Mapping[str, bytes]) -> bytes:
+    """What the ciphertext authenticates besides itself: the key id and the compression
+    flag (a flipped flag fails authentication instead of inflating garbage)."""
+    return metadata[KEY_ID] + b"|" + metadata.get(COMPRESSION, b"")
+
+
+def _inflate(data: bytes) -> bytes:
+    """Decompress, refusing anything that would grow past Temporal's own payload limit."""
+    inflater = zlib.decompressobj()
+    plain = inflater.decompress(data, MAX_PLAIN_BYTES)
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise CodecError(f"compressed payload larger than {MAX_PLAIN_BYTES} bytes, or truncated")
+    return plain

@@ -6,16 +6,27 @@ from __future__ import annotations
 import base64
 import json
 import stat
+import zlib
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf import json_format
 from starlette.applications import Starlette
 from temporalio.api.common.v1 import Payload, Payloads
 
 import runtime.codec
-from runtime.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, Keyring, new_key_line
+from runtime.codec import (
+    COMPRESSION,
+    ENCODING,
+    KEY_ID,
+    MAX_PLAIN_BYTES,
+    CodecError,
+    EncryptionCodec,
+    Keyring,
+    new_key_line,
+)
 from runtime.codec_server import codec_app
 from runtime.converter import CompactPayloadConverter
 
@@ -64,6 +75,44 @@ async def test_tampered_payload_is_refused() -> None:
     tampered = Payload(metadata=sealed.metadata, data=sealed.data[:-1] + flipped)
     with pytest.raises(CodecError, match="failed authentication"):
         await codec.decode([tampered])
+
+
+def big() -> Payload:
+    payload = CompactPayloadConverter().to_payloads([{"steps": [SECRET] * 40}])[0]
+    assert payload is not None
+    return payload
+
+
+async def test_large_payloads_are_compressed_before_encryption() -> None:
+    codec = EncryptionCodec(keyring(new_key_line()))
+    [small, large] = await codec.encode([plain(), big()])
+
+    assert COMPRESSION not in small.metadata
+    assert large.metadata[COMPRESSION] == b"zlib"
+    assert len(large.data) < len(big().SerializeToString()) / 4
+    assert await codec.decode([small, large]) == [plain(), big()]
+
+
+async def test_a_flipped_compression_flag_fails_authentication() -> None:
+    codec = EncryptionCodec(keyring(new_key_line()))
+    [sealed] = await codec.encode([big()])
+    flipped = Payload(metadata={**sealed.metadata, COMPRESSION: b""}, data=sealed.data)
+    with pytest.raises(CodecError, match="failed authentication"):
+        await codec.decode([flipped])
+
+
+async def test_a_compressed_payload_may_not_inflate_past_the_limit() -> None:
+    """A payload sealed with our key that would inflate beyond 4 MiB is refused, not read."""
+    line = new_key_line()
+    key_id, key = line.split("=", 1)
+    bomb = zlib.compress(b"\0" * (MAX_PLAIN_BYTES + 1))
+    metadata = {"encoding": ENCODING, KEY_ID: key_id.encode(), COMPRESSION: b"zlib"}
+    nonce = b"\1" * 12
+    sealed = AESGCM(base64.b64decode(key)).encrypt(nonce, bomb, key_id.encode() + b"|zlib")
+    with pytest.raises(CodecError, match="larger than"):
+        await EncryptionCodec(keyring(line)).decode(
+            [Payload(metadata=metadata, data=nonce + sealed)]
+        )
 
 
 async def test_unencrypted_payloads_pass_through() -> None:
