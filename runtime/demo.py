@@ -79,16 +79,15 @@ async def run_demo(args: argparse.Namespace, settings: TemporalSettings) -> int:
         codec.start()
         services.start()
         api.start()
-        print(f"API:         {api.url}  (e.g. {api.url}/sagas?state=awaiting_intervention)")
         os.environ["SAGA_SERVICES_URL"] = services.url
         settings = replace(settings, address=server.address)
-        return await _run(args, settings, server, services, codec, started)
+        return await _run(args, settings, server, services, codec, api, started)
     finally:
         api.stop()
         services.stop()
         codec.stop()
         server.stop()
-        print("Stopped the dev server, the codec server and the services.")
+        print("Stopped the dev server, the codec server, the API and the services.")
 
 
 def demo_id(file: str, run_tag: str) -> str:
@@ -115,11 +114,13 @@ async def _run(
     server: DevServer,
     services: Services,
     codec: CodecServer,
+    api: ApiServer,
     started: float,
 ) -> int:
     client = await connect(settings)
     ui = f"{server.ui_url}/namespaces/{settings.namespace}/workflows"
     print(f"Temporal UI: {ui}  (up while the demo runs)")
+    print(f"API:         {api.url}  (e.g. {api.url}/sagas?state=awaiting_intervention)")
     run_tag = f"{time.strftime('%Y%m%d%H%M%S')}{secrets.token_hex(2)}"
     print(
         f"This run's sample data is its own (tag {run_tag}): workflow and correlation ids"
@@ -143,6 +144,7 @@ async def _run(
             print(f"Temporal UI: {ui}")
             print(f"Services:    {services.url}  (e.g. {services.url}/payments/charges)")
             print(f"Codec:       {codec.url}  (the UI decrypts payloads through it)")
+            print(f"API:         {api.url}  (e.g. {api.url}/sagas?state=awaiting_intervention)")
             if args.keep_running:
                 print("Running until Ctrl-C (worker, dev server and services stay up) ...")
                 await until_stopped()
