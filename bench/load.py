@@ -21,6 +21,7 @@ from bench.stack import (
     Stack,
     add_arguments,
     add_mix_arguments,
+    check_mix,
     wait_until_polling,
 )
 from bench.workload import UNFINISHED, Jobs, interleave
@@ -33,13 +34,9 @@ PROG = "python -m bench.load"
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     add_mix_arguments(parser)
-    parser.add_argument(
-        "--timeout", type=float, default=900.0, help="seconds for all of them (default 900)"
-    )
     add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.orders < 0 or args.registrations < 0 or args.orders + args.registrations == 0:
-        parser.error("--orders and --registrations must be 0 or more, not both 0")
+    check_mix(parser, args)
     return args
 
 

@@ -35,6 +35,7 @@ from bench.stack import (
     WorkerProcess,
     add_arguments,
     add_mix_arguments,
+    check_mix,
     queue_pollers,
     wait_until_polling,
 )
@@ -99,13 +100,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--seed", type=int, help="seed of the fault plan (default: a random one, reported)"
     )
-    parser.add_argument(
-        "--timeout", type=float, default=900.0, help="seconds for all of them (default 900)"
-    )
     add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.orders < 0 or args.registrations < 0 or args.orders + args.registrations == 0:
-        parser.error("--orders and --registrations must be 0 or more, not both 0")
+    check_mix(parser, args)
     if args.kills < 0:
         parser.error("--kills must be 0 or more")
     rates = ("fault_rate", "lost_reply_rate", "refusal_rate")

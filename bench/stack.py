@@ -44,11 +44,20 @@ batch."""
 
 
 def add_mix_arguments(parser: argparse.ArgumentParser) -> None:
-    """How many of each saga a load-shaped run starts at once."""
+    """How many of each saga a load-shaped run starts at once, and how long it may take."""
     parser.add_argument("--orders", type=int, default=500, help="order sagas (default 500)")
     parser.add_argument(
         "--registrations", type=int, default=200, help="registration sagas (default 200)"
     )
+    parser.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds for all of them (default 900)"
+    )
+
+
+def check_mix(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse a mix with nothing to start (exits through ``parser.error``)."""
+    if args.orders < 0 or args.registrations < 0 or args.orders + args.registrations == 0:
+        parser.error("--orders and --registrations must be 0 or more, not both 0")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

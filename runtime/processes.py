@@ -102,8 +102,18 @@ def _port_open(port: int) -> Callable[[], bool]:
     return check
 
 
+class _Stoppable:
+    """A server this process started: stopped by its PID (SIGTERM, then SIGKILL)."""
+
+    child: Child | None
+
+    def stop(self) -> None:
+        if self.child:
+            self.child.stop()
+
+
 @dataclass
-class DevServer:
+class DevServer(_Stoppable):
     """``temporal server start-dev`` on SQLite (WAL), with our search attributes registered."""
 
     data_dir: Path
@@ -161,13 +171,9 @@ class DevServer:
         _wait(self.child, serving, timeout)
         return self
 
-    def stop(self) -> None:
-        if self.child:
-            self.child.stop()
-
 
 @dataclass
-class Services:
+class Services(_Stoppable):
     """The simulated outside world (``python -m services``) on a loopback port.
 
     ``test_api`` serves the fault API and the request log (``--test-api``; without it,
@@ -196,10 +202,6 @@ class Services:
         _wait(self.child, _answers(f"{self.url}/_health"), timeout)
         return self
 
-    def stop(self) -> None:
-        if self.child:
-            self.child.stop()
-
 
 def _serve_starter(
     name: str, args: Sequence[str], port: int, log_path: Path, health: str, timeout: float
@@ -212,7 +214,7 @@ def _serve_starter(
 
 
 @dataclass
-class CodecServer:
+class CodecServer(_Stoppable):
     """``starter.py codec-server`` on a loopback port, for the Web UI at ``ui_origin``."""
 
     data_dir: Path
@@ -232,13 +234,9 @@ class CodecServer:
         )  # fmt: skip
         return self
 
-    def stop(self) -> None:
-        if self.child:
-            self.child.stop()
-
 
 @dataclass
-class ApiServer:
+class ApiServer(_Stoppable):
     """``starter.py api`` on a loopback port, for the Temporal at ``address``."""
 
     data_dir: Path
@@ -263,7 +261,3 @@ class ApiServer:
             "API", args, self.port, self.data_dir / "api.log", "/health/live", timeout
         )
         return self
-
-    def stop(self) -> None:
-        if self.child:
-            self.child.stop()
