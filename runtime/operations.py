@@ -35,7 +35,6 @@ from models.plan import OnExhausted
 from models.status import InterventionRefusal, InterventionRequest, SagaState, SagaStatus
 from runtime.sagas import SAGAS, Saga
 from runtime.temporal import final_status, query_status
-from workflows.steps import readers_of
 from workflows.visibility import CORRELATION_ID, SAGA_STATE
 
 SagaKind = Literal["order", "registration"]
@@ -193,7 +192,7 @@ def manual_results() -> list[ManualResult]:
     for saga in SAGAS.values():
         plan = build_plan(saga.template())
         found += [
-            ManualResult(saga, step.name, saga.step_results[step.name], readers_of(plan, step.name))
+            ManualResult(saga, step.name, saga.step_results[step.name], plan.readers_of(step.name))
             for step in plan.steps
             if step.on_exhausted is OnExhausted.INTERVENE
         ]

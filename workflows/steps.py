@@ -78,11 +78,6 @@ def new_correlation_id(prefix: str) -> str:
     return f"{prefix}_{int(workflow.now().timestamp())}_{workflow.random().getrandbits(32):08x}"
 
 
-def readers_of(plan: SagaPlan, step: str) -> list[str]:
-    """The steps that read ``step``'s result: those that depend on it."""
-    return [later.name for later in plan.steps if step in later.depends_on]
-
-
 def _refusal(why: InterventionRefusal, message: str) -> ApplicationError:
     """An ``intervene`` validator's refusal; its type tells callers why (409 or 422)."""
     return ApplicationError(message, type=why.value, non_retryable=True)
@@ -386,7 +381,7 @@ class StepRunner:
         if model is None:
             return
         if not result:
-            readers = readers_of(self.plan, step)
+            readers = self.plan.readers_of(step)
             if readers:
                 raise _refusal(
                     InterventionRefusal.RESULT_REQUIRED,
