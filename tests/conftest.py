@@ -36,10 +36,29 @@ from runtime.temporal import (
     service_client,
 )
 from services.__main__ import TEST_API_ENV
+from tests.checkout_guard import ReadRecorder
 
 os.environ[KEYS_VAR] = new_key_line()
 os.environ[ID_SECRET_VAR] = f"test-{uuid.uuid4().hex}"
 os.environ[TEST_API_ENV] = "1"  # every services process a test starts: /_faults, /_requests
+
+
+READS_BESIDE_CHECKOUT = ReadRecorder().install()
+
+
+@pytest.fixture(autouse=True)
+def _reads_only_the_checkout() -> Iterator[None]:
+    """Fails the test that opened a file beside the checkout (a user's clone has none)."""
+    yield
+    if reads := READS_BESIDE_CHECKOUT.take():
+        pytest.fail(f"read outside the checkout: {sorted(set(reads))}", pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Reads outside any test (collection, session fixtures) fail the run too."""
+    if reads := READS_BESIDE_CHECKOUT.take():
+        print(f"\nread outside the checkout: {sorted(set(reads))}", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _test_server_binary() -> str:

@@ -22,7 +22,7 @@ from adapter.urls import service_urls
 from models.plan import Backoff, InterventionTimeoutAction, OnExhausted
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT.parent / "shared" / "reference" / "tasker-configs"
+REFERENCE = ROOT / "tests" / "fixtures" / "tasker"  # Tasker's own configs, see its README
 PROJECT_CONFIG = ROOT / "config" / "order_processing.yaml"
 REGISTRATION_CONFIG = ROOT / "config" / "user_registration.yaml"
 EXAMPLES = ROOT / "examples"

@@ -14,7 +14,7 @@ from adapter.loader import load_template
 from runtime.sagas import SAGAS, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT.parent / "shared" / "reference" / "tasker-configs"
+REFERENCE = ROOT / "tests" / "fixtures" / "tasker"  # Tasker's own configs, see its README
 ALL_CONFIGS = [
     *sorted((ROOT / "config").glob("*.yaml")),
     *sorted(REFERENCE.glob("*.yaml")),
