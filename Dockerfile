@@ -7,7 +7,9 @@ COPY activities activities
 COPY workflows workflows
 COPY models models
 COPY services services
-COPY runtime runtime
+COPY plumbing plumbing
+COPY sagas sagas
+COPY frontends frontends
 COPY config config
 COPY examples examples
 COPY worker.py starter.py ./

@@ -12,7 +12,7 @@
     python starter.py codec-server [--port N] [--ui-origin URL] [--token T]
     python starter.py codec-key
 
-Exit codes (``runtime/help.py``, shown by ``--help``): 0 done (with --wait: completed);
+Exit codes (``frontends/help.py``, shown by ``--help``): 0 done (with --wait: completed);
 1 the saga ended error, compensated or cancelled; 2 refused: bad input, config or option,
 no such saga, or not in a state the command applies to; 3 Temporal cannot be reached.
 """
@@ -33,16 +33,12 @@ from adapter.errors import ConfigError, problems_of
 from adapter.loader import load_template
 from adapter.policy import build_plan
 from adapter.report import render_plan
-from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
-from runtime import help as cli_help
-from runtime.api import DEFAULT_PORT as API_PORT
-from runtime.api import TOKEN_VAR as API_TOKEN_VAR
-from runtime.api import SagaApi
-from runtime.cli import exit_now
-from runtime.codec import CodecError, new_key_line
-from runtime.codec_server import DEFAULT_UI_ORIGINS, codec_app, serve
-from runtime.converter import data_converter
-from runtime.help import (
+from frontends import help as cli_help
+from frontends.api import DEFAULT_PORT as API_PORT
+from frontends.api import TOKEN_VAR as API_TOKEN_VAR
+from frontends.api import SagaApi
+from frontends.codec_server import DEFAULT_UI_ORIGINS, codec_app, serve
+from frontends.help import (
     EXIT_FAILED,
     EXIT_INVALID,
     EXIT_OK,
@@ -50,9 +46,21 @@ from runtime.help import (
     Parser,
     resolve_results,
 )
-from runtime.inputs import InputError, listed, parse_request, read_request
-from runtime.logs import configure_logging
-from runtime.operations import (
+from frontends.report import render_sagas, render_status
+from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
+from plumbing.codec import CodecError, new_key_line
+from plumbing.connection import (
+    ConnectionSettingsError,
+    TemporalSettings,
+    TemporalUnreachable,
+    connect,
+)
+from plumbing.converter import data_converter
+from plumbing.logs import configure_logging
+from plumbing.shutdown import exit_now
+from sagas.inputs import InputError, listed, parse_request, read_request
+from sagas.lifecycle import start_saga
+from sagas.operations import (
     DEFAULT_LIMIT,
     KINDS,
     MAX_LIMIT,
@@ -64,16 +72,8 @@ from runtime.operations import (
     list_sagas,
     saga_status,
 )
-from runtime.progress import attempt_lines, outcome
-from runtime.report import render_sagas, render_status
-from runtime.sagas import SAGAS, InvalidInput, prepare, saga_running
-from runtime.temporal import (
-    ConnectionSettingsError,
-    TemporalSettings,
-    TemporalUnreachable,
-    connect,
-    start_saga,
-)
+from sagas.prepare import SAGAS, InvalidInput, prepare, saga_running
+from sagas.progress import attempt_lines, outcome
 
 
 class UserError(Exception):
@@ -81,7 +81,7 @@ class UserError(Exception):
 
 
 def read_json(path: str) -> Any:
-    """A request file within the input limits (runtime/inputs.py); InputError says why not."""
+    """A request file within the input limits (sagas/inputs.py); InputError says why not."""
     return read_request(path)
 
 
@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             run = cmd_config_validate if args.config_command == "validate" else cmd_config_show
             return run(args)
         if args.command == "demo":
-            from runtime.demo import run_demo
+            from frontends.demo import run_demo
 
             args.data_dir = Path(args.data_dir).absolute()
             return asyncio.run(run_demo(args, settings))

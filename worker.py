@@ -24,19 +24,13 @@ import structlog
 
 from activities.client import http_client
 from adapter.errors import ConfigError
-from runtime.cli import exit_now, until_stopped
-from runtime.codec import CodecError
-from runtime.converter import data_converter
-from runtime.logs import configure_logging
-from runtime.temporal import (
-    ConnectionSettingsError,
-    TemporalSettings,
-    activities_for,
-    connect,
-    make_worker,
-    service_client,
-)
-from runtime.workers import WorkerSettings
+from plumbing.codec import CodecError
+from plumbing.connection import ConnectionSettingsError, TemporalSettings, connect
+from plumbing.converter import data_converter
+from plumbing.logs import configure_logging
+from plumbing.shutdown import exit_now, until_stopped
+from plumbing.worker_settings import WorkerSettings
+from sagas.worker import activities_for, make_worker, service_client
 
 log = structlog.get_logger("worker")
 

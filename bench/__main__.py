@@ -20,8 +20,8 @@ from bench.report import batch_summary
 from bench.session import run_session
 from bench.stack import Stack, WorkerProcess, add_arguments, wait_until_polling
 from bench.workload import KINDS, SERVED_BY, Jobs, run_jobs
-from runtime.cli import exit_now
-from runtime.temporal import TemporalSettings, connect
+from plumbing.connection import TemporalSettings, connect
+from plumbing.shutdown import exit_now
 
 PROG = "python -m bench"
 WORKER_COMMANDS = {"worker": ["worker.py"], "floor_worker": ["-m", "bench.floor_worker"]}

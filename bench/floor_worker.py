@@ -2,7 +2,7 @@
 
     python -m bench.floor_worker --address HOST:PORT --task-queue Q [worker.py's settings]
 
-Same client (``runtime.temporal.connect``), same ``WorkerSettings`` (environment, then
+Same client (``plumbing.connection.connect``), same ``WorkerSettings`` (environment, then
 flags), same ``Worker`` options: the only difference from a saga worker is what it runs.
 One process only: ``--processes`` is ``worker.py``'s own forking, not a Worker option.
 """
@@ -14,10 +14,10 @@ import argparse
 from temporalio.worker import Worker
 
 from bench.floor import ACTIVITIES, WORKFLOWS
-from runtime.cli import exit_now, until_stopped
-from runtime.logs import configure_logging
-from runtime.temporal import TemporalSettings, connect
-from runtime.workers import WorkerSettings
+from plumbing.connection import TemporalSettings, connect
+from plumbing.logs import configure_logging
+from plumbing.shutdown import exit_now, until_stopped
+from plumbing.worker_settings import WorkerSettings
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TemporalSettings, WorkerSettings]:

@@ -25,8 +25,8 @@ from bench.stack import (
     wait_until_polling,
 )
 from bench.workload import UNFINISHED, Jobs, interleave
-from runtime.cli import exit_now
-from runtime.temporal import TemporalSettings, connect
+from plumbing.connection import TemporalSettings, connect
+from plumbing.shutdown import exit_now
 
 PROG = "python -m bench.load"
 

@@ -17,7 +17,7 @@ from typing import Any
 from bench.measure import Batch
 from bench.stack import WORKER
 from bench.workload import Outcome
-from runtime.processes import temporal_cli
+from plumbing.processes import temporal_cli
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.report import machine_facts, utc_stamp, write_json
 from bench.stack import DataDir, Stack, stop_on_sigterm, worker_settings
-from runtime.processes import StartupError
+from plumbing.processes import StartupError
 
 Body = Callable[[Stack, dict[str, Any]], Coroutine[Any, Any, int]]
 """Runs the measurements, fills the result document as it goes, returns the exit code."""

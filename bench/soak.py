@@ -41,8 +41,9 @@ from bench.stack import (
 )
 from bench.workload import UNFINISHED, Handle, Job, Jobs, interleave, terminate
 from models.status import SagaState, SagaStatus, StepState
-from runtime.cli import exit_now
-from runtime.temporal import TemporalSettings, connect, final_status, query_status
+from plumbing.connection import TemporalSettings, connect
+from plumbing.shutdown import exit_now
+from sagas.lifecycle import final_status, query_status
 
 PROG = "python -m bench.soak"
 WORKER_COMMAND: Final = ("worker.py",)

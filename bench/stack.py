@@ -26,10 +26,10 @@ from types import TracebackType
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 
-from runtime.ports import free_port
-from runtime.processes import PROJECT_ROOT, Child, DevServer, Services, StartupError
-from runtime.temporal import pollers
-from runtime.workers import WorkerSettings
+from plumbing.connection import pollers
+from plumbing.ports import free_port
+from plumbing.processes import PROJECT_ROOT, Child, DevServer, Services, StartupError
+from plumbing.worker_settings import WorkerSettings
 from services import inventory
 from services.db import Database
 from worker import parse_args as parse_worker_args

@@ -1,6 +1,6 @@
 """Workflows to run, started the way their users start them, timed from start call to result.
 
-Sagas go through ``runtime.sagas.prepare`` and ``runtime.temporal.start_saga`` /
+Sagas go through ``sagas.prepare.prepare`` and ``sagas.lifecycle.start_saga`` /
 ``final_status`` exactly as ``starter.py`` does; the floor workflows are plain
 ``start_workflow`` / ``result`` calls. Every saga gets its own workflow id (a unique
 correlation id per order, a unique email per registration).
@@ -25,9 +25,9 @@ from temporalio.service import RPCError
 from adapter.models import TaskTemplate
 from bench.floor import DIAMOND_WORKFLOW, FLOOR_WORKFLOW
 from models.status import SagaState
-from runtime.processes import PROJECT_ROOT
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, start_saga
+from plumbing.processes import PROJECT_ROOT
+from sagas.lifecycle import final_status, start_saga
+from sagas.prepare import SAGAS, prepare
 
 KINDS: Final = ("floor", "order", "diamond", "registration")
 BASELINES: Final = {"order": "floor", "registration": "diamond"}

@@ -23,18 +23,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.client import http_client
-from runtime.codec import KEYS_VAR, new_key_line
-from runtime.converter import data_converter
-from runtime.keys import ID_SECRET_VAR
-from runtime.ports import free_port
-from runtime.processes import DevServer, Services
-from runtime.temporal import (
-    TemporalSettings,
-    activities_for,
-    connect,
-    make_worker,
-    service_client,
-)
+from plumbing.codec import KEYS_VAR, new_key_line
+from plumbing.connection import TemporalSettings, connect
+from plumbing.converter import data_converter
+from plumbing.keys import ID_SECRET_VAR
+from plumbing.ports import free_port
+from plumbing.processes import DevServer, Services
+from sagas.worker import activities_for, make_worker, service_client
 from services.__main__ import TEST_API_ENV
 from tests.checkout_guard import ReadRecorder
 

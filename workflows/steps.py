@@ -445,7 +445,7 @@ class StepRunner:
     def final_document(self) -> SagaStatus:
         """The status document a finished saga leaves in its history (result or failure
         details): each activity's result is in the history already, so it is left out here
-        and marked; :func:`runtime.temporal.final_status` puts it back for readers."""
+        and marked; :func:`sagas.lifecycle.final_status` puts it back for readers."""
         final = self.status.model_copy(deep=True)
         for name in self._activity_results:
             step = final.steps[name]

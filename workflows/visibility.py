@@ -3,7 +3,7 @@ attributes, so sagas can be listed and filtered, and the summaries and details t
 shows for a saga and its activities.
 
 The search attributes must be registered on the server before use
-(``runtime.processes.DevServer`` does; the compose stack's setup job does). A saga started
+(``plumbing.processes.DevServer`` does; the compose stack's setup job does). A saga started
 without them (the time-skipping test server cannot register any) simply does not publish
 its state.
 """

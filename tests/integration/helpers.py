@@ -16,9 +16,9 @@ import httpx
 from temporalio.client import Client
 
 from models.status import SagaStatus
-from runtime.processes import DevServer
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, start_saga
+from plumbing.processes import DevServer
+from sagas.lifecycle import final_status, start_saga
+from sagas.prepare import SAGAS, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 

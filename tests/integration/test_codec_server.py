@@ -14,11 +14,11 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 
-from runtime.codec import ENCODING
-from runtime.ports import free_port
-from runtime.processes import CodecServer, DevServer
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, start_saga
+from plumbing.codec import ENCODING
+from plumbing.ports import free_port
+from plumbing.processes import CodecServer, DevServer
+from sagas.lifecycle import final_status, start_saga
+from sagas.prepare import SAGAS, prepare
 from tests.integration.helpers import ROOT
 
 ORDER = json.loads((ROOT / "examples" / "order_sample.json").read_text())

@@ -11,9 +11,9 @@ from typing import Any
 from temporalio.client import Client
 
 from models.status import SagaState
-from runtime.processes import DevServer
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, start_saga
+from plumbing.processes import DevServer
+from sagas.lifecycle import final_status, start_saga
+from sagas.prepare import SAGAS, prepare
 from tests.integration.helpers import ROOT, run_saga, worker_process
 
 ORDER = json.loads((ROOT / "examples" / "order_sample.json").read_text())

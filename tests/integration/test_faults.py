@@ -22,18 +22,12 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.client import ServiceClient, http_client
 from models.status import SagaState, SagaStatus
-from runtime.ports import free_port
-from runtime.processes import DevServer, Services
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import (
-    TemporalSettings,
-    activities_for,
-    connect,
-    final_status,
-    make_worker,
-    service_client,
-    start_saga,
-)
+from plumbing.connection import TemporalSettings, connect
+from plumbing.ports import free_port
+from plumbing.processes import DevServer, Services
+from sagas.lifecycle import final_status, start_saga
+from sagas.prepare import SAGAS, prepare
+from sagas.worker import activities_for, make_worker, service_client
 from tests.integration.helpers import ROOT, charges_for, refunds_of, worker_process
 
 Handle = WorkflowHandle[Any, Any]

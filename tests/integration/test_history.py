@@ -9,9 +9,9 @@ from typing import Any
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
-from runtime.converter import data_converter
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, start_saga
+from plumbing.converter import data_converter
+from sagas.lifecycle import final_status, start_saga
+from sagas.prepare import SAGAS, prepare
 from tests.integration.helpers import ROOT
 
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())

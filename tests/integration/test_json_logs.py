@@ -16,8 +16,8 @@ import pytest
 from temporalio.client import Client
 
 from models.status import SagaState
-from runtime.processes import DevServer
-from runtime.temporal import pollers
+from plumbing.connection import pollers
+from plumbing.processes import DevServer
 from tests.integration.helpers import ROOT, run_saga, worker_process
 
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())

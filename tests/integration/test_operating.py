@@ -16,11 +16,12 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from runtime.api import SagaApi
-from runtime.ports import free_port
-from runtime.processes import ApiServer, DevServer
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import TemporalSettings, start_saga
+from frontends.api import SagaApi
+from plumbing.connection import TemporalSettings
+from plumbing.ports import free_port
+from plumbing.processes import ApiServer, DevServer
+from sagas.lifecycle import start_saga
+from sagas.prepare import SAGAS, prepare
 from tests.integration.helpers import run_saga, run_starter
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,9 +15,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.status import SagaState, SagaStatus, StepState
-from runtime.processes import DevServer
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, start_saga
+from plumbing.processes import DevServer
+from sagas.lifecycle import final_status, start_saga
+from sagas.prepare import SAGAS, prepare
 from tests.integration.helpers import charges_for, refunds_of, run_saga, run_starter
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,10 +15,10 @@ import httpx
 from temporalio.client import Client
 
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
-from runtime.processes import DevServer
-from runtime.progress import pending_attempts
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import query_status, start_saga
+from plumbing.processes import DevServer
+from sagas.lifecycle import query_status, start_saga
+from sagas.prepare import SAGAS, prepare
+from sagas.progress import pending_attempts
 from tests.integration.helpers import ROOT, run_starter
 
 SAMPLE_FILE = ROOT / "examples" / "order_sample.json"

@@ -14,9 +14,9 @@ import httpx
 from temporalio.client import Client
 
 from models.status import SagaState
-from runtime.ports import free_port
-from runtime.processes import DevServer
-from runtime.temporal import pollers
+from plumbing.connection import pollers
+from plumbing.ports import free_port
+from plumbing.processes import DevServer
 from tests.integration.helpers import ROOT, run_saga, worker_process
 
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())

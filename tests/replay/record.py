@@ -19,8 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.outcomes import retryable
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
-from runtime.converter import PLAIN_CONVERTER
-from runtime.temporal import query_status
+from plumbing.converter import PLAIN_CONVERTER
+from sagas.lifecycle import query_status
 from tests.conftest import _test_server_binary
 from tests.workflows import registration_doubles as reg
 from tests.workflows.doubles import OrderDoubles, always, fail_times

@@ -11,9 +11,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from runtime.converter import data_converter
-from runtime.sagas import SAGAS
-from runtime.workers import WorkerSettings
+from plumbing.converter import data_converter
+from plumbing.worker_settings import WorkerSettings
+from sagas.prepare import SAGAS
 
 HISTORIES = Path(__file__).parent / "histories"
 FIXTURES = {path.stem: path.read_text() for path in sorted(HISTORIES.glob("*.json"))}

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from runtime.ports import free_port
+from plumbing.ports import free_port
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 FLAGS = (

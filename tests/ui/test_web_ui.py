@@ -26,19 +26,12 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.client import http_client
 from models.status import SagaState
-from runtime.ports import free_port
-from runtime.processes import CodecServer, DevServer, Services
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import (
-    TemporalSettings,
-    activities_for,
-    connect,
-    final_status,
-    make_worker,
-    query_status,
-    service_client,
-    start_saga,
-)
+from plumbing.connection import TemporalSettings, connect
+from plumbing.ports import free_port
+from plumbing.processes import CodecServer, DevServer, Services
+from sagas.lifecycle import final_status, query_status, start_saga
+from sagas.prepare import SAGAS, prepare
+from sagas.worker import activities_for, make_worker, service_client
 from tests.ui.browser import (
     Chromium,
     Page,

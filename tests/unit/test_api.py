@@ -13,9 +13,9 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from runtime.api import MAX_BODY_BYTES, SagaApi
-from runtime.ports import free_port
-from runtime.temporal import TemporalSettings
+from frontends.api import MAX_BODY_BYTES, SagaApi
+from plumbing.connection import TemporalSettings
+from plumbing.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 INVALID_ORDER = (ROOT / "examples" / "order_invalid.json").read_bytes()

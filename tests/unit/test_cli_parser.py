@@ -17,11 +17,11 @@ import structlog
 from pydantic import BaseModel
 
 import starter
+from frontends.help import EXIT_UNREACHABLE
 from models.order import InventoryResult
 from models.registration import UserStatusResult
-from runtime.help import EXIT_UNREACHABLE
-from runtime.ports import free_port
-from runtime.temporal import TemporalSettings
+from plumbing.connection import TemporalSettings
+from plumbing.ports import free_port
 
 DEFAULTS = TemporalSettings(address="default-host:7233", namespace="ns", task_queue="tq")
 PARSER = starter.build_parser(DEFAULTS)

@@ -15,7 +15,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.client import ServiceClient, http_client
 from models.events import SERVICE_CALL_COMPLETED, SERVICE_CALL_FAILED, SERVICE_CALL_STARTED
-from runtime.ports import free_port
+from plumbing.ports import free_port
 
 
 def environment() -> ActivityEnvironment:

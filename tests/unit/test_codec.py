@@ -16,8 +16,9 @@ from google.protobuf import json_format
 from starlette.applications import Starlette
 from temporalio.api.common.v1 import Payload, Payloads
 
-import runtime.codec
-from runtime.codec import (
+import plumbing.codec
+from frontends.codec_server import codec_app
+from plumbing.codec import (
     COMPRESSION,
     ENCODING,
     KEY_ID,
@@ -27,8 +28,7 @@ from runtime.codec import (
     Keyring,
     new_key_line,
 )
-from runtime.codec_server import codec_app
-from runtime.converter import CompactPayloadConverter
+from plumbing.converter import CompactPayloadConverter
 
 UI = "http://127.0.0.1:8233"
 SECRET = {"email": "jane@example.com", "token": "tok_visa_4242"}
@@ -144,7 +144,7 @@ def test_environment_then_file_then_a_generated_development_key(
     assert (from_file.current, len(from_file.keys)) == (line.split("=")[0], 2)
 
     generated = tmp_path / "data" / "codec.keys"
-    monkeypatch.setattr(runtime.codec, "DEFAULT_KEY_FILE", generated)
+    monkeypatch.setattr(plumbing.codec, "DEFAULT_KEY_FILE", generated)
     first = Keyring.from_env({})
     assert stat.S_IMODE(generated.stat().st_mode) == 0o600
     assert Keyring.from_env({}) == first  # every process on the machine shares it

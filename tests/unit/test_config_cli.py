@@ -11,7 +11,7 @@ import pytest
 import starter
 from adapter.errors import ConfigErrors
 from adapter.loader import load_template
-from runtime.sagas import SAGAS, prepare
+from sagas.prepare import SAGAS, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "tests" / "fixtures" / "tasker"  # Tasker's own configs, see its README

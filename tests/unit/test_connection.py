@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.temporal import ConnectionSettingsError, TemporalSettings
+from plumbing.connection import ConnectionSettingsError, TemporalSettings
 
 CLOUD = """
 [profile.cloud]

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import starter
-from runtime.inputs import MAX_LISTED, InputError, JSONNumber, parse_request, read_request
-from runtime.sagas import SAGAS, InvalidInput, Prepared, prepare
-from runtime.temporal import TemporalSettings
+from plumbing.connection import TemporalSettings
+from sagas.inputs import MAX_LISTED, InputError, JSONNumber, parse_request, read_request
+from sagas.prepare import SAGAS, InvalidInput, Prepared, prepare
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ORDER = json.loads((EXAMPLES / "order_sample.json").read_text())

@@ -17,14 +17,7 @@ from models.status import (
     StepState,
     StepStatus,
 )
-from runtime.progress import (
-    PendingAttempt,
-    Printer,
-    Snapshot,
-    attempt_line,
-    changes,
-    waiting_line,
-)
+from sagas.progress import PendingAttempt, Printer, Snapshot, attempt_line, changes, waiting_line
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 STEPS = ("validate_cart", "process_payment", "update_inventory")

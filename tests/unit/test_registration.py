@@ -48,7 +48,7 @@ from models.registration import (
     preference_settings,
 )
 from models.status import SagaStatus, StepState, StepStatus
-from runtime.sagas import SAGAS, prepare
+from sagas.prepare import SAGAS, prepare
 from tests.workflows.registration_doubles import (
     FakeServices,
     RegistrationDoubles,

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from frontends.report import model_shape, render_sagas, render_status
 from models.status import SagaState, SagaStatus, StepError, StepState, StepStatus
-from runtime.operations import SagaSummary
-from runtime.report import model_shape, render_sagas, render_status
+from sagas.operations import SagaSummary
 
 OUT_OF_STOCK = StepError(type="OUT_OF_STOCK", message="no stock", non_retryable=False)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from runtime.keys import ID_SECRET_VAR, id_secret
-from runtime.sagas import SAGAS, prepare
+from plumbing.keys import ID_SECRET_VAR, id_secret
+from sagas.prepare import SAGAS, prepare
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -17,7 +17,7 @@ from models.status import (
     StepState,
     StepStatus,
 )
-from runtime.sagas import SAGAS, Prepared, prepare
+from sagas.prepare import SAGAS, Prepared, prepare
 from workflows.visibility import (
     current_details,
     start_details,

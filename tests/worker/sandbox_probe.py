@@ -14,7 +14,7 @@ import temporalio.workflow
 from pydantic import BaseModel
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from runtime.workers import WorkerSettings
+from plumbing.worker_settings import WorkerSettings
 from workflows.order_processing import OrderProcessingWorkflow
 from workflows.user_registration import UserRegistrationWorkflow
 

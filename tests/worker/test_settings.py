@@ -11,7 +11,12 @@ import pytest
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from runtime.workers import PASSTHROUGH_MODULES, RunnerKind, WorkerSettings, compile_for_sandbox
+from plumbing.worker_settings import (
+    PASSTHROUGH_MODULES,
+    RunnerKind,
+    WorkerSettings,
+    compile_for_sandbox,
+)
 
 
 def parse(argv: list[str], environ: dict[str, str] | None = None) -> WorkerSettings:

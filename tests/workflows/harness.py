@@ -9,8 +9,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from adapter.models import TaskTemplate
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import make_worker
+from sagas.prepare import SAGAS, prepare
+from sagas.worker import make_worker
 
 
 @asynccontextmanager

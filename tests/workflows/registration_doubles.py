@@ -25,7 +25,7 @@ from temporalio import activity
 from activities.client import ServiceClient
 from activities.registration import RegistrationActivities
 from adapter.urls import service_urls
-from runtime.sagas import SAGAS
+from sagas.prepare import SAGAS
 
 BASE_URL = "http://services.test"
 NOW = "2026-11-22T10:00:00.000000+00:00"

@@ -19,8 +19,9 @@ from activities.outcomes import retryable
 from models.plan import SagaPlan, StepPlan
 from models.requests import OrderRequest
 from models.status import SagaState, StepState
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, make_worker
+from sagas.lifecycle import final_status
+from sagas.prepare import SAGAS, prepare
+from sagas.worker import make_worker
 from tests.workflows.doubles import OrderDoubles, always
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from models.status import InterventionAction, InterventionRequest, SagaState
-from runtime.converter import data_converter
-from runtime.temporal import final_status
+from plumbing.converter import data_converter
+from sagas.lifecycle import final_status
 from tests.workflows.test_order_workflow import (
     awaiting,
     intervene,

@@ -1,6 +1,6 @@
 """Issue 10, item 5, on the time-skipping server: ``resolve`` refuses a missing result that
 later steps need (an order resolved without its reservation used to be compensated), the
-refusals reach callers by kind (runtime/operations.py: 409 or 422), and a step that
+refusals reach callers by kind (sagas/operations.py: 409 or 422), and a step that
 completes after an operator's retry keeps its old error as earlier, not as its own."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from frontends.report import render_status
 from models.order import InventoryResult
 from models.status import (
     InterventionAction,
@@ -18,9 +19,8 @@ from models.status import (
     SagaState,
     StepState,
 )
-from runtime.operations import AnswerRefused, SagaConflict, intervene, saga_status
-from runtime.report import render_status
-from runtime.temporal import final_status, query_status
+from sagas.lifecycle import final_status, query_status
+from sagas.operations import AnswerRefused, SagaConflict, intervene, saga_status
 from tests.workflows.doubles import NOW
 from tests.workflows.test_order_workflow import awaiting, inventory_down, started, wait_until
 

@@ -28,9 +28,9 @@ from models.status import (
     SagaStatus,
     StepState,
 )
-from runtime.converter import data_converter
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import final_status, query_status
+from plumbing.converter import data_converter
+from sagas.lifecycle import final_status, query_status
+from sagas.prepare import SAGAS, prepare
 from tests.conftest import _test_server_binary
 from tests.workflows.doubles import NOW, OrderDoubles, always, fail_times
 from tests.workflows.harness import saga_started

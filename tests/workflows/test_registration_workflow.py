@@ -19,7 +19,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus, StepState
-from runtime.temporal import final_status, query_status
+from sagas.lifecycle import final_status, query_status
 from tests.workflows.harness import saga_started
 from tests.workflows.registration_doubles import (
     FakeServices,

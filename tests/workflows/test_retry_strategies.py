@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.outcomes import retryable
 from adapter.loader import load_template
 from models.status import SagaState, SagaStatus
-from runtime.temporal import final_status, query_status
+from sagas.lifecycle import final_status, query_status
 from tests.workflows.doubles import OrderDoubles, always
 from tests.workflows.harness import saga_started
 

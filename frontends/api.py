@@ -1,8 +1,8 @@
 """``starter.py api``: the sagas over HTTP, for a checkout controller and for operators.
 
 A start (``POST /orders``, ``POST /registrations``) reads the body under the limits of a
-request file (``runtime/inputs.py``) and checks it with the CLI's ``prepare``; listing,
-status, answers and cancellation are ``runtime/operations.py``. The API talks only to
+request file (``sagas/inputs.py``) and checks it with the CLI's ``prepare``; listing,
+status, answers and cancellation are ``sagas/operations.py``. The API talks only to
 Temporal, connecting on first use: it starts, and ``/health/ready`` says 503, while Temporal
 is down. It decodes payloads with the project's keyring, so its answers hold customer data:
 keep it on loopback (the default) or require a token. ``/openapi.json`` is generated from
@@ -32,8 +32,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from adapter.schema import FieldError
 from models.limits import Text
 from models.status import InterventionAction, InterventionRequest, SagaStatus
-from runtime.inputs import MAX_DOCUMENT_BYTES, InputError, parse_request
-from runtime.operations import (
+from plumbing.connection import TemporalSettings, TemporalUnreachable, connect
+from sagas.inputs import MAX_DOCUMENT_BYTES, InputError, parse_request
+from sagas.lifecycle import start_saga
+from sagas.operations import (
     AnswerRefused,
     OperationError,
     SagaConflict,
@@ -46,8 +48,7 @@ from runtime.operations import (
     manual_results,
     saga_status,
 )
-from runtime.sagas import SAGAS, InvalidInput, Saga, field_errors, prepare
-from runtime.temporal import TemporalSettings, TemporalUnreachable, connect, start_saga
+from sagas.prepare import SAGAS, InvalidInput, Saga, field_errors, prepare
 
 DEFAULT_PORT: Final = 8800
 TOKEN_VAR: Final = "SAGA_API_TOKEN"

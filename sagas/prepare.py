@@ -30,7 +30,7 @@ from models.order import OrderInput
 from models.plan import SagaPlan
 from models.registration import RegistrationInput
 from models.requests import OrderRequest, RegistrationRequest
-from runtime.keys import keyed_digest
+from plumbing.keys import keyed_digest
 from workflows import order_processing, user_registration
 from workflows.order_processing import OrderProcessingWorkflow
 from workflows.user_registration import UserRegistrationWorkflow
@@ -100,7 +100,7 @@ def _load_template(path: Path, environment: str, _mtime_ns: int, _size: int) -> 
 
 
 def _as_json(value: object) -> object:
-    """A Decimal (how runtime.inputs reads fractions) digests as the float json would have
+    """A Decimal (how sagas.inputs reads fractions) digests as the float json would have
     read, so a request keeps the id it had before numbers were read exactly."""
     return float(value) if isinstance(value, Decimal) else str(value)
 

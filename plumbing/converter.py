@@ -1,5 +1,5 @@
 """The project's data converter: pydantic models as JSON, without fields at their defaults,
-then encrypted (``runtime.codec``), failure messages and stack traces included.
+then encrypted (``plumbing.codec``), failure messages and stack traces included.
 
 Every client and worker of the project uses :func:`data_converter`. Leaving defaults out
 keeps histories small (a plan, a status document and every step input are mostly
@@ -23,7 +23,7 @@ from temporalio.converter import (
     JSONPlainPayloadConverter,
 )
 
-from runtime.codec import EncryptionCodec, Keyring
+from plumbing.codec import EncryptionCodec, Keyring
 
 
 class CompactJSONPayloadConverter(PydanticJSONPlainPayloadConverter):

@@ -32,8 +32,8 @@ from temporalio.exceptions import ApplicationError, TimeoutError
 from temporalio.service import RPCError
 
 from models.status import CompensationStatus, SagaState, SagaStatus, StepState, StepStatus
-from runtime.converter import data_converter
-from runtime.temporal import final_status
+from plumbing.converter import data_converter
+from sagas.lifecycle import final_status
 from workflows.visibility import error_text, intervene_command
 
 POLL_INTERVAL = 1.0

@@ -1,6 +1,6 @@
 """Reading a request document: UTF-8 JSON within the input limits, or an InputError.
 
-Every front end reads a request through here before :func:`runtime.sagas.prepare` checks
+Every front end reads a request through here before :func:`sagas.prepare.prepare` checks
 its fields, so the document itself is bounded the same everywhere: at most
 MAX_DOCUMENT_BYTES, UTF-8, nested at most MAX_DEPTH deep, no repeated keys, no NaN or
 Infinity, no number longer than MAX_NUMBER_CHARS. Numbers with a fraction or an exponent are

@@ -24,7 +24,7 @@ from temporalio.runtime import PrometheusConfig, Runtime
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from runtime.logs import core_telemetry
+from plumbing.logs import core_telemetry
 
 T = TypeVar("T")
 
@@ -177,7 +177,7 @@ class WorkerSettings:
 
     def telemetry_runtime(self) -> Runtime | None:
         """A Temporal runtime exporting the SDK's metrics to Prometheus, when asked for (its
-        core logs forwarded like the default runtime's, :func:`runtime.logs.core_telemetry`)."""
+        core logs forwarded like the default runtime's, :func:`plumbing.logs.core_telemetry`)."""
         if not self.metrics_port:
             return None
         address = f"{self.metrics_host}:{self.metrics_port}"

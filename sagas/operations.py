@@ -1,8 +1,8 @@
 """Operating sagas: list them, read one's status, answer an intervention, cancel one.
 
-One place for each operation, used by ``starter.py`` and the HTTP API (``runtime/api.py``),
+One place for each operation, used by ``starter.py`` and the HTTP API (``frontends/api.py``),
 so a terminal and a REST client get the same answers and the same refusals. Starting a saga
-is :func:`runtime.sagas.prepare` then :func:`runtime.temporal.start_saga`, for both too.
+is :func:`sagas.prepare.prepare` then :func:`sagas.lifecycle.start_saga`, for both too.
 
 Listing reads Temporal's visibility store (the ``SagaState`` and ``CorrelationId`` search
 attributes the sagas publish); the current step of each running saga listed comes from its
@@ -33,8 +33,8 @@ from adapter.policy import build_plan
 from models.limits import Identifier
 from models.plan import OnExhausted
 from models.status import InterventionRefusal, InterventionRequest, SagaState, SagaStatus
-from runtime.sagas import SAGAS, Saga
-from runtime.temporal import final_status, query_status
+from sagas.lifecycle import final_status, query_status
+from sagas.prepare import SAGAS, Saga
 from workflows.visibility import CORRELATION_ID, SAGA_STATE
 
 SagaKind = Literal["order", "registration"]

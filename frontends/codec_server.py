@@ -22,7 +22,7 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
-from runtime.codec import CodecError
+from plumbing.codec import CodecError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """Temporal's own message limit: no history payload is larger."""
@@ -91,6 +91,6 @@ def codec_app(
 
 async def serve(app: Starlette, host: str, port: int) -> None:
     """Serve until cancelled (Ctrl-C); uvicorn's own log lines go through the project's
-    log pipeline (``runtime.logs``: JSON on every line in JSON mode), not its formatter."""
+    log pipeline (``plumbing.logs``: JSON on every line in JSON mode), not its formatter."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None)
     await uvicorn.Server(config).serve()

@@ -19,21 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from activities.client import http_client
-from runtime.cli import until_stopped
-from runtime.ports import free_port
-from runtime.processes import PROJECT_ROOT, ApiServer, CodecServer, DevServer, Services
-from runtime.progress import outcome
-from runtime.report import render_status
-from runtime.sagas import SAGAS, prepare
-from runtime.temporal import (
-    TemporalSettings,
-    activities_for,
-    connect,
-    make_worker,
-    service_client,
-    start_saga,
-)
-from starter import read_json
+from frontends.report import render_status
+from plumbing.connection import TemporalSettings, connect
+from plumbing.ports import free_port
+from plumbing.processes import PROJECT_ROOT, ApiServer, CodecServer, DevServer, Services
+from plumbing.shutdown import until_stopped
+from sagas.inputs import read_request
+from sagas.lifecycle import start_saga
+from sagas.prepare import SAGAS, prepare
+from sagas.progress import outcome
+from sagas.worker import activities_for, make_worker, service_client
 
 EXAMPLES = PROJECT_ROOT / "examples"
 DEMO_RUNS = (
@@ -132,7 +127,7 @@ async def _run(
         worker = make_worker(client, settings.task_queue, activities_for(service_client(http)))
         async with worker:
             for saga_name, file, label in DEMO_RUNS:
-                data = fresh_sample(file, read_json(str(EXAMPLES / file)), run_tag)
+                data = fresh_sample(file, read_request(str(EXAMPLES / file)), run_tag)
                 workflow_id = demo_id(file, run_tag)
                 prepared = prepare(SAGAS[saga_name], data, workflow_id=workflow_id)
                 print(f"\n▶ {label}: {workflow_id}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from runtime.ports import free_port
+from plumbing.ports import free_port
 from workflows.visibility import ALL as SEARCH_ATTRIBUTES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from runtime.operations import manual_results
-from runtime.report import model_shape
+from frontends.report import model_shape
+from sagas.operations import manual_results
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1

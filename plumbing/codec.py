@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from runtime.keys import DATA_DIR, development_file
+from plumbing.keys import DATA_DIR, development_file
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"

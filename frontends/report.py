@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from models.status import SagaStatus, StepStatus
-from runtime.operations import SagaSummary
+from sagas.operations import SagaSummary
 
 SHAPE_WIDTH = 88
 """Objects narrower than this stay on one line in a result's shape."""

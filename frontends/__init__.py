@@ -1,0 +1,1 @@
+"""What people use: the CLI's commands, the HTTP API, the codec server, the demo."""

@@ -1,1 +1,0 @@
-"""Process wiring shared by worker.py, starter.py and the tests: servers, clients, workers."""
