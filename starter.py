@@ -58,11 +58,12 @@ from plumbing.connection import (
 from plumbing.converter import data_converter
 from plumbing.logs import configure_logging
 from plumbing.shutdown import exit_now
+from sagas.catalogue import catalogue
+from sagas.descriptor import SagaDescriptor
 from sagas.inputs import InputError, listed, parse_request, read_request
 from sagas.lifecycle import start_saga
 from sagas.operations import (
     DEFAULT_LIMIT,
-    KINDS,
     MAX_LIMIT,
     OperationError,
     SagaList,
@@ -72,7 +73,7 @@ from sagas.operations import (
     list_sagas,
     saga_status,
 )
-from sagas.prepare import SAGAS, InvalidInput, prepare, saga_running
+from sagas.prepare import InvalidInput, code_problems, prepare, saga_running
 from sagas.progress import attempt_lines, outcome
 
 
@@ -94,7 +95,7 @@ def exit_code(status: SagaStatus) -> int:
 
 
 async def cmd_start(args: argparse.Namespace, settings: TemporalSettings) -> int:
-    saga = SAGAS[args.command]
+    saga = catalogue()[args.command]
     data = read_json(args.file)
     try:
         prepared = prepare(saga, data, workflow_id=args.id, environment=args.env)
@@ -228,12 +229,12 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
             epilog=epilog, parents=[anywhere], **extra,
         )  # fmt: skip
 
-    for name, saga in SAGAS.items():
+    for saga in catalogue():
+        a_saga = f"a{'n' if saga.kind[0] in 'aeiou' else ''} {saga.kind} saga"
         start = command(
-            commands, name, f"start a{'n' if saga.id_prefix[0] in 'aeiou' else ''}"
-            f" {saga.id_prefix} saga from a JSON request file",
-            cli_help.start_epilog(name, f"examples/{saga.id_prefix}_sample.json"),
-            f"Start a {saga.id_prefix} saga. The request is checked against the config's"
+            commands, saga.command, f"start {a_saga} from a JSON request file",
+            cli_help.start_epilog(saga.command, _sample_file(saga)),
+            f"Start {a_saga}. The request is checked against the config's"
             " schema and the input limits first; its workflow id is derived from it, so"
             " the same request twice is one saga (the second attaches to the first).",
         )  # fmt: skip
@@ -248,7 +249,7 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
         " current step (asked of each running saga listed), correlation id and start time.",
     )  # fmt: skip
     listing.add_argument("--state", choices=[state.value for state in SagaState])
-    listing.add_argument("--saga", choices=list(KINDS))
+    listing.add_argument("--saga", choices=catalogue().kinds)
     listing.add_argument(
         "--limit", type=_limit, default=DEFAULT_LIMIT, metavar="N",
         help=f"at most N sagas, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
@@ -359,16 +360,24 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
     return parser
 
 
+def _sample_file(saga: SagaDescriptor) -> str:
+    """The saga's first sample as a path to type: relative to here when it is below."""
+    if not saga.samples:
+        return "request.json"
+    path = saga.sample_path(saga.samples[0])
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def _config_path(name: str) -> Path:
     """A saga name (order, register), a config's ``name``, or a file path."""
-    if name in SAGAS:
-        return SAGAS[name].config
-    for saga in SAGAS.values():
+    if (named := catalogue().get(name)) is not None:
+        return named.config
+    for saga in catalogue():
         if saga.template().name == name:
             return saga.config
     path = Path(name)
     if not path.exists():
-        known = ", ".join(SAGAS)
+        known = ", ".join(catalogue().commands)
         raise UserError(f"no config named {name!r} (a saga: {known}; or a YAML file path)")
     return path
 
@@ -385,14 +394,14 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
                 print(f"error: {problem}")
             continue
         saga = saga_running(template)
-        problems = saga.code_problems(template) if saga else []
+        problems = code_problems(saga, template) if saga else []
         for problem in problems:
             print(f"error: {problem}")
         failed += bool(problems)
         for warning in template.warnings:
             print(f"warning: {warning}")
         if not problems:
-            checked = f", checked against the {saga.name} saga's code" if saga else ""
+            checked = f", checked against the {saga.command} saga's code" if saga else ""
             print(
                 f"ok: {file} ({template.name} v{template.version}, "
                 f"{len(template.steps)} steps{checked})"

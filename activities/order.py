@@ -6,13 +6,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio import activity
 
-from activities.client import ServiceClient
+from activities.base import SagaActivities
 from activities.outcomes import permanent, retryable
 from activities.step import current_workflow_id, step_activity
 from models.money import to_money
 from models.order import (
+    CREATE_ORDER,
+    PROCESS_PAYMENT,
+    SEND_CONFIRMATION,
+    UPDATE_INVENTORY,
+    VALIDATE_CART,
     CancelOrderInput,
     CartValidation,
     ConfirmationResult,
@@ -65,26 +69,10 @@ def estimated_delivery(created_at: datetime) -> str:
     return f"{day:%B} {day.day}, {day.year}"
 
 
-class OrderActivities:
+class OrderActivities(SagaActivities):
     """Activities bound to one HTTP client; register with ``worker.activities()``."""
 
-    def __init__(self, client: ServiceClient) -> None:
-        self.client = client
-
-    def all(self) -> list[Any]:
-        return [
-            self.validate_cart,
-            self.process_payment,
-            self.update_inventory,
-            self.create_order,
-            self.send_confirmation,
-            self.refund_payment,
-            self.release_inventory,
-            self.cancel_order,
-        ]
-
-    @activity.defn(name="validate_cart")
-    @step_activity
+    @step_activity(VALIDATE_CART)
     async def validate_cart(self, arg: ValidateCartInput) -> CartValidation:
         """Check every line against the catalogue (prices come from there) and price the cart.
 
@@ -142,8 +130,7 @@ class OrderActivities:
             validated_at=_now(),
         )
 
-    @activity.defn(name="process_payment")
-    @step_activity
+    @step_activity(PROCESS_PAYMENT)
     async def process_payment(self, arg: ProcessPaymentInput) -> PaymentResult:
         """Charge exactly the validated total, once: the idempotency key is per workflow."""
         payment = arg.payment_info
@@ -186,8 +173,7 @@ class OrderActivities:
             processed_at=_now(),
         )
 
-    @activity.defn(name="update_inventory")
-    @step_activity
+    @step_activity(UPDATE_INVENTORY)
     async def update_inventory(self, arg: UpdateInventoryInput) -> InventoryResult:
         """Reserve every line in one all-or-nothing call; reservations are idempotent per
         (order, product), so a retry gets back what an earlier attempt already took."""
@@ -249,8 +235,7 @@ class OrderActivities:
             updated_at=_now(),
         )
 
-    @activity.defn(name="create_order")
-    @step_activity
+    @step_activity(CREATE_ORDER)
     async def create_order(self, arg: CreateOrderInput) -> OrderResult:
         """Persist the confirmed order; idempotent per workflow."""
         if arg.customer_info is None:
@@ -295,8 +280,7 @@ class OrderActivities:
             estimated_delivery=estimated_delivery(created_at),
         )
 
-    @activity.defn(name="send_confirmation")
-    @step_activity
+    @step_activity(SEND_CONFIRMATION)
     async def send_confirmation(self, arg: SendConfirmationInput) -> ConfirmationResult:
         """One confirmation email per order (idempotent per workflow)."""
         if arg.customer_info is None or not arg.customer_info.email:
@@ -331,8 +315,7 @@ class OrderActivities:
 
     # -- compensations ---------------------------------------------------------------------
 
-    @activity.defn(name="refund_payment")
-    @step_activity
+    @step_activity("refund_payment")
     async def refund_payment(self, arg: RefundPaymentInput) -> CompensationResult:
         """Refund the charge in full. The charge is the payment step's result or, when the
         saga never got one (cancelled mid-call, reply lost), whatever the gateway holds under
@@ -354,8 +337,7 @@ class OrderActivities:
         refund = response.json()
         return CompensationResult(status="refunded", details=[refund])
 
-    @activity.defn(name="release_inventory")
-    @step_activity
+    @step_activity("release_inventory")
     async def release_inventory(self, arg: ReleaseInventoryInput) -> CompensationResult:
         """Release every reservation held for the order, including partial ones."""
         response = await self.client.request(
@@ -377,8 +359,7 @@ class OrderActivities:
             released.append(reply.json())
         return CompensationResult(status="released", details=released)
 
-    @activity.defn(name="cancel_order")
-    @step_activity
+    @step_activity("cancel_order")
     async def cancel_order(self, arg: CancelOrderInput) -> CompensationResult:
         """Cancel the saga's order (its payment marked refunded); the order is found by the
         saga's identity, so an order whose creation reply was lost is cancelled too."""

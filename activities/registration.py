@@ -10,12 +10,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio import activity
-
-from activities.client import ServiceClient
+from activities.base import SagaActivities
 from activities.outcomes import permanent
 from activities.step import step_activity
 from models.registration import (
+    CREATE_USER_ACCOUNT,
+    INITIALIZE_PREFERENCES,
+    SEND_WELCOME_SEQUENCE,
+    SETUP_BILLING_PROFILE,
+    UPDATE_USER_STATUS,
     BillingResult,
     CreateUserInput,
     InitializePreferencesInput,
@@ -127,23 +130,10 @@ def same_registration(existing: dict[str, Any], user: UserInfo) -> bool:
 # -- activities ----------------------------------------------------------------------------
 
 
-class RegistrationActivities:
+class RegistrationActivities(SagaActivities):
     """Activities bound to one HTTP client; register with ``worker.activities()``."""
 
-    def __init__(self, client: ServiceClient) -> None:
-        self.client = client
-
-    def all(self) -> list[Any]:
-        return [
-            self.create_user_account,
-            self.setup_billing_profile,
-            self.initialize_preferences,
-            self.send_welcome_sequence,
-            self.update_user_status,
-        ]
-
-    @activity.defn(name="create_user_account")
-    @step_activity
+    @step_activity(CREATE_USER_ACCOUNT)
     async def create_user_account(self, arg: CreateUserInput) -> UserAccountResult:
         """Create the account; on 409 adopt the existing one if it is this registration."""
         user = arg.user_info
@@ -192,8 +182,7 @@ class RegistrationActivities:
             }
         )
 
-    @activity.defn(name="setup_billing_profile")
-    @step_activity
+    @step_activity(SETUP_BILLING_PROFILE)
     async def setup_billing_profile(self, arg: SetupBillingInput) -> BillingResult:
         """A paid plan's billing profile; a free plan needs none (no call)."""
         if not arg.user_id:
@@ -216,8 +205,7 @@ class RegistrationActivities:
             correlation_id=arg.correlation_id,
         )
 
-    @activity.defn(name="initialize_preferences")
-    @step_activity
+    @step_activity(INITIALIZE_PREFERENCES)
     async def initialize_preferences(self, arg: InitializePreferencesInput) -> PreferencesResult:
         if not arg.user_id:
             raise permanent("MISSING_USER_ID", "User id from create_user_account is required")
@@ -235,8 +223,7 @@ class RegistrationActivities:
             correlation_id=arg.correlation_id,
         )
 
-    @activity.defn(name="send_welcome_sequence")
-    @step_activity
+    @step_activity(SEND_WELCOME_SEQUENCE)
     async def send_welcome_sequence(self, arg: SendWelcomeInput) -> WelcomeResult:
         """The plan's welcome sequence; 429 waits for the service's Retry-After."""
         if not arg.user_id:
@@ -256,8 +243,7 @@ class RegistrationActivities:
             correlation_id=arg.correlation_id,
         )
 
-    @activity.defn(name="update_user_status")
-    @step_activity
+    @step_activity(UPDATE_USER_STATUS)
     async def update_user_status(self, arg: UpdateUserStatusInput) -> UserStatusResult:
         if not arg.user_id:
             raise permanent("MISSING_USER_ID", "User id from create_user_account is required")

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from adapter.backoff import strategy_delay
 from models.envelope import StepOutput
 from models.plan import RetryRules
+from models.steps import Step
 
 log = structlog.get_logger("activities.step")
 
@@ -167,12 +168,35 @@ async def _heartbeating(failures: dict[str, int]) -> AsyncIterator[None]:
 
 
 def step_activity(
+    step: Step[Any] | str,
+) -> Callable[[Callable[[S, I], Awaitable[BaseModel]]], Callable[..., Awaitable[StepOutput]]]:
+    """Make ``fn`` the activity of ``step`` (a declared step) or of a compensation (its
+    activity name). Bind workflow id, step, attempt and correlation id to every log line;
+    return the result with the attempt number; give any failure a type and the attempt,
+    and apply the step's retry rules (the optional second activity argument). A step's
+    activity must return the step's declared result model."""
+    name = step if isinstance(step, str) else step.activity
+
+    def decorate(
+        fn: Callable[[S, I], Awaitable[BaseModel]],
+    ) -> Callable[..., Awaitable[StepOutput]]:
+        run = _enveloped(fn)
+        result_model = getattr(run, STEP_RESULT_ATTRIBUTE)
+        if isinstance(step, Step) and result_model is not step.result:
+            raise TypeError(
+                f"{fn.__qualname__} returns {result_model.__name__}; step {step.name} is"
+                f" declared with {step.result.__name__}"
+            )
+        setattr(run, ACTIVITY_NAME_ATTRIBUTE, name)
+        return activity.defn(name=name)(run)
+
+    return decorate
+
+
+def _enveloped(
     fn: Callable[[S, I], Awaitable[BaseModel]],
 ) -> Callable[..., Awaitable[StepOutput]]:
-    """Bind workflow id, step, attempt and correlation id to every log line of the step;
-    return its result with the attempt number; give any failure a type and the attempt,
-    and apply the step's retry rules (the optional second activity argument)."""
-
+    """The activity around ``fn``: log context, attempt envelope, error shape, retry rules."""
     annotations: dict[str, Any] = typing.get_type_hints(fn)
     input_model: type[BaseModel] = annotations["arg"]
 
@@ -220,17 +244,4 @@ def step_activity(
 
 
 STEP_RESULT_ATTRIBUTE = "__step_result_model__"
-
-
-@functools.cache
-def step_results(activities: type) -> dict[str, type[BaseModel]]:
-    """Every step activity a class defines, by activity name, with the model it returns:
-    what the sagas' code provides, for checking a config against it (before every start,
-    so it is worked out once per class)."""
-    found: dict[str, type[BaseModel]] = {}
-    for member in vars(activities).values():
-        model = getattr(member, STEP_RESULT_ATTRIBUTE, None)
-        definition = activity._Definition.from_callable(member) if callable(member) else None
-        if model is not None and definition is not None and definition.name:
-            found[definition.name] = model
-    return found
+ACTIVITY_NAME_ATTRIBUTE = "__saga_activity_name__"

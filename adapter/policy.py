@@ -64,9 +64,14 @@ def _strategy_plan(strategy: RetryStrategy, cap: int | None) -> StrategyPlan:
 
 
 def step_plan(
-    template: TaskTemplate, step: StepTemplate, rules: list[ContextOverride] | None = None
+    template: TaskTemplate,
+    step: StepTemplate,
+    rules: list[ContextOverride] | None = None,
+    activity: str | None = None,
 ) -> StepPlan:
-    """One step's resolved options, after the context overrides that apply to it."""
+    """One step's resolved options, after the context overrides that apply to it;
+    ``activity`` is the step's activity name when the code declares one (default: the
+    step's name)."""
     limit = step.retry_limit if step.retryable else 1
     timeout = step.timeout_seconds
     cap: int | None = None if step.retryable else 1
@@ -87,7 +92,7 @@ def step_plan(
     maximum = max([limit, *(s.retry_limit for s in strategies)])
     return StepPlan(
         name=step.name,
-        activity=step.name,
+        activity=activity or step.name,
         description=step.description,
         depends_on=list(step.depends_on),
         start_to_close_seconds=timeout,
@@ -114,14 +119,22 @@ def _describe(rule: ContextOverride) -> str:
     return f"{rule.name}: {'; '.join(changes)}"
 
 
-def build_plan(template: TaskTemplate, data: Mapping[str, Any] | None = None) -> SagaPlan:
-    """Resolve the template (overlay already applied) for one request's input ``data``."""
+def build_plan(
+    template: TaskTemplate,
+    data: Mapping[str, Any] | None = None,
+    activities: Mapping[str, str] | None = None,
+) -> SagaPlan:
+    """Resolve the template (overlay already applied) for one request's input ``data``;
+    ``activities``: the activity name of each step, as the saga's code declares them."""
     rules = matching_overrides(template, data or {})
+    activities = activities or {}
     return SagaPlan(
         workflow=template.name,
         version=template.version,
         environment=template.environment,
-        steps=[step_plan(template, step, rules) for step in template.steps],
+        steps=[
+            step_plan(template, step, rules, activities.get(step.name)) for step in template.steps
+        ],
         intervention_timeout_seconds=template.saga.intervention_timeout_seconds,
         on_intervention_timeout=template.saga.on_intervention_timeout,
         overrides=[_describe(rule) for rule in rules],

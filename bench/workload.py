@@ -26,8 +26,9 @@ from adapter.models import TaskTemplate
 from bench.floor import DIAMOND_WORKFLOW, FLOOR_WORKFLOW
 from models.status import SagaState
 from plumbing.processes import PROJECT_ROOT
+from sagas.catalogue import saga
 from sagas.lifecycle import final_status, start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 
 KINDS: Final = ("floor", "order", "diamond", "registration")
 BASELINES: Final = {"order": "floor", "registration": "diamond"}
@@ -99,10 +100,10 @@ class Jobs:
             data["correlation_id"] = f"bench-{unique}"
         else:
             data["user_info"]["email"] = f"bench-{unique}@example.com"
-        saga = SAGAS[saga_name]
+        descriptor = saga(saga_name)
         if kind not in self._templates:
-            self._templates[kind] = saga.template()
-        prepared = prepare(saga, data, template=self._templates[kind])
+            self._templates[kind] = descriptor.template()
+        prepared = prepare(descriptor, data, template=self._templates[kind])
 
         async def start(client: Client, queue: str) -> Handle:
             handle, _ = await start_saga(client, prepared, queue)

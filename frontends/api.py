@@ -1,10 +1,10 @@
 """``starter.py api``: the sagas over HTTP, for a checkout controller and for operators.
 
-A start (``POST /orders``, ``POST /registrations``) reads the body under the limits of a
-request file (``sagas/inputs.py``) and checks it with the CLI's ``prepare``; listing,
-status, answers and cancellation are ``sagas/operations.py``. The API talks only to
-Temporal, connecting on first use: it starts, and ``/health/ready`` says 503, while Temporal
-is down. It decodes payloads with the project's keyring, so its answers hold customer data:
+A start (``POST`` to each saga's ``api_path``: ``/orders``, ``/registrations``, …) reads
+the body under the limits of a request file (``sagas/inputs.py``) and checks it with the
+CLI's ``prepare``; listing, status, answers and cancellation are ``sagas/operations.py``.
+The API talks only to Temporal, connecting on first use: it starts, and ``/health/ready``
+says 503, while Temporal is down. It decodes payloads with the project's keyring, so its answers hold customer data:
 keep it on loopback (the default) or require a token. ``/openapi.json`` is generated from
 the routes below and the models they take and return.
 """
@@ -33,6 +33,8 @@ from adapter.schema import FieldError
 from models.limits import Text
 from models.status import InterventionAction, InterventionRequest, SagaStatus
 from plumbing.connection import TemporalSettings, TemporalUnreachable, connect
+from sagas.catalogue import catalogue
+from sagas.descriptor import SagaDescriptor
 from sagas.inputs import MAX_DOCUMENT_BYTES, InputError, parse_request
 from sagas.lifecycle import start_saga
 from sagas.operations import (
@@ -48,7 +50,7 @@ from sagas.operations import (
     manual_results,
     saga_status,
 )
-from sagas.prepare import SAGAS, InvalidInput, Saga, field_errors, prepare
+from sagas.prepare import InvalidInput, field_errors, prepare
 
 DEFAULT_PORT: Final = 8800
 TOKEN_VAR: Final = "SAGA_API_TOKEN"
@@ -56,7 +58,6 @@ MAX_BODY_BYTES: Final = MAX_DOCUMENT_BYTES
 """A body is a request document: the same 1 MiB as a file, refused (413) before it is read
 when its Content-Length says more."""
 READY_TIMEOUT: Final = timedelta(seconds=2)
-SUBMISSIONS: Final = {"/orders": SAGAS["order"], "/registrations": SAGAS["register"]}
 _REF: Final = "#/components/schemas/{model}"
 
 
@@ -211,7 +212,7 @@ class SagaApi:
     def _status_url(self, request: Request, workflow_id: str) -> str:
         return str(request.url_for("saga_status", workflow_id=workflow_id))
 
-    async def post_submission(self, request: Request, saga: Saga) -> Response:
+    async def post_submission(self, request: Request, saga: SagaDescriptor) -> Response:
         data = parse_request(await _body(request), "body")
         prepared = prepare(saga, data, environment=self.environment)
         _, started = await start_saga(await self.client(), prepared, self.settings.task_queue)
@@ -261,17 +262,17 @@ class SagaApi:
     def endpoints(self) -> list[Endpoint]:
         submissions = [
             Endpoint(
-                "POST", path, f"start_{saga.id_prefix}",
-                f"Start a {saga.id_prefix} saga (the same request twice: the same saga)",
+                "POST", saga.api_path, f"start_{saga.kind}",
+                f"Start a {saga.kind} saga (the same request twice: the same saga)",
                 functools.partial(self.post_submission, saga=saga),
                 {202: ("started, or already submitted", Submitted),
                  413: ("body over 1 MiB", Problem),
                  422: ("invalid input: every problem by its path; nothing started", Problem),
                  **_REFUSED},
-                body=saga.input_model,
+                body=saga.input_class(),
                 body_also=saga.template(self.environment).schema,
             )
-            for path, saga in SUBMISSIONS.items()
+            for saga in catalogue()
         ]  # fmt: skip
         answers = [
             Endpoint(
@@ -355,7 +356,7 @@ def _resolve_help() -> str:
     for manual in manual_results():
         model = manual.model.__name__
         link = f"[{model}]({_REF.format(model=model)})"
-        lines.append(f"- {manual.saga.id_prefix}, {manual.step}: {link}, {manual.need}")
+        lines.append(f"- {manual.saga.kind}, {manual.step}: {link}, {manual.need}")
     return "\n".join(lines)
 
 

@@ -22,20 +22,20 @@ from activities.client import http_client
 from frontends.report import render_status
 from plumbing.connection import TemporalSettings, connect
 from plumbing.ports import free_port
-from plumbing.processes import PROJECT_ROOT, ApiServer, CodecServer, DevServer, Services
+from plumbing.processes import ApiServer, CodecServer, DevServer, Services
 from plumbing.shutdown import until_stopped
+from sagas.catalogue import catalogue
+from sagas.descriptor import SagaDescriptor, Sample
 from sagas.inputs import read_request
 from sagas.lifecycle import start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from sagas.progress import outcome
 from sagas.worker import activities_for, make_worker, service_client
 
-EXAMPLES = PROJECT_ROOT / "examples"
-DEMO_RUNS = (
-    ("order", "order_sample.json", "the sample order (expect complete, 124.76)"),
-    ("order", "order_declined.json", "an order with a declined card (expect error)"),
-    ("register", "registration_sample.json", "a pro-plan user registration (expect complete)"),
-)
+
+def demo_runs() -> list[tuple[SagaDescriptor, Sample]]:
+    """Every sample of every saga in the catalogue, in catalogue order."""
+    return [(saga, sample) for saga in catalogue() for sample in saga.samples]
 
 
 def _available(port: int) -> int:
@@ -91,16 +91,23 @@ def demo_id(file: str, run_tag: str) -> str:
 
 
 def fresh_sample(file: str, data: dict[str, Any], run_tag: str) -> dict[str, Any]:
-    """The sample ``file`` made this run's own: a correlation id naming the run and, for a
-    registration, an email address (``name+<tag>@…``) the user service has not seen, so a
-    second run registers a new user instead of finding the first run's (``already_exists``)."""
-    fresh = {**data, "correlation_id": demo_id(file, run_tag)}
-    if "user_info" in data:
-        user = dict(data["user_info"])
-        local, domain = user["email"].split("@", 1)
-        user["email"] = f"{local}+{run_tag}@{domain}"
-        fresh["user_info"] = user
-    return fresh
+    """The sample ``file`` made this run's own: a correlation id naming the run and every
+    email address made ``name+<tag>@…``, one the services have not seen, so a second run
+    registers a new user instead of finding the first run's (``already_exists``)."""
+    fresh = _tagged(data, run_tag)
+    assert isinstance(fresh, dict)
+    return {**fresh, "correlation_id": demo_id(file, run_tag)}
+
+
+def _tagged(value: Any, run_tag: str, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {name: _tagged(item, run_tag, name) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_tagged(item, run_tag) for item in value]
+    if key == "email" and isinstance(value, str) and "@" in value:
+        local, domain = value.split("@", 1)
+        return f"{local}+{run_tag}@{domain}"
+    return value
 
 
 async def _run(
@@ -123,14 +130,16 @@ async def _run(
         " meets an earlier run's user."
     )
     outcomes = []
+    runs = demo_runs()
     async with http_client() as http:
         worker = make_worker(client, settings.task_queue, activities_for(service_client(http)))
         async with worker:
-            for saga_name, file, label in DEMO_RUNS:
-                data = fresh_sample(file, read_request(str(EXAMPLES / file)), run_tag)
-                workflow_id = demo_id(file, run_tag)
-                prepared = prepare(SAGAS[saga_name], data, workflow_id=workflow_id)
-                print(f"\n▶ {label}: {workflow_id}")
+            for saga, sample in runs:
+                path = saga.sample_path(sample)
+                data = fresh_sample(sample.file, read_request(str(path)), run_tag)
+                workflow_id = demo_id(sample.file, run_tag)
+                prepared = prepare(saga, data, workflow_id=workflow_id)
+                print(f"\n▶ {sample.description}: {workflow_id}")
                 handle, _ = await start_saga(client, prepared, settings.task_queue)
                 status = await outcome(handle, sys.stdout)
                 print(render_status(status))
@@ -149,5 +158,5 @@ async def _run(
                     " `make demo DEMO_ARGS=--keep-running`"
                     " (python starter.py demo --keep-running)."
                 )
-    expected = ["complete", "error", "complete"]
+    expected = [sample.expect for _, sample in runs]
     return 0 if [s.state.value for s in outcomes] == expected else 1

@@ -175,6 +175,6 @@ def resolve_results() -> str:
     ]
     for manual in manual_results():
         name = manual.model.__name__
-        lines.append(f"  {manual.saga.id_prefix} saga, step {manual.step} → {name}, {manual.need}")
+        lines.append(f"  {manual.saga.kind} saga, step {manual.step} → {name}, {manual.need}")
         lines += [f"    {line}" for line in model_shape(manual.model).splitlines()]
     return "\n".join(lines)

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 
 from models.limits import MAX_CART_ITEMS, Email, Id, Identifier, IdOrText, Quantity, Text
 from models.money import CENT, Amount, Money, to_money
+from models.plan import SagaPlan
+from models.steps import Step, Steps
 
 TAX_RATE = Decimal("0.08")
 UNIT_WEIGHT_LB = Decimal("0.5")
@@ -65,6 +67,23 @@ class OrderInput(BaseModel):
     shipping_info: ShippingInfo | None = None
     priority: Literal["standard", "express", "overnight"] = "standard"
     correlation_id: Identifier | None = None
+
+
+class OrderRequest(BaseModel):
+    """OrderProcessingWorkflow's argument: the customer's order and the plan it runs with."""
+
+    order: OrderInput
+    plan: SagaPlan
+
+
+def order_summary(request: OrderRequest) -> str:
+    """The saga's one-line summary in the Web UI: how many, how much (no personal data)."""
+    order = request.order
+    units = sum(item.quantity or 0 for item in order.cart_items)
+    payment = order.payment_info
+    total = f"{payment.amount:.2f} {payment.currency}" if payment.amount else "no total"
+    priority = "" if order.priority == "standard" else f", {order.priority}"
+    return f"Order: {units} items in {len(order.cart_items)} lines, {total}{priority}"
 
 
 # -- step results --------------------------------------------------------------------------
@@ -198,6 +217,29 @@ class ReleaseInventoryInput(StepInput):
     """Compensation of update_inventory: releases every reservation made for the order."""
 
     reservation_order_id: str
+
+
+class ConfirmationFallback(BaseModel):
+    """What send_confirmation records when the email could not go out (the order stands)."""
+
+    email_sent: bool = False
+    error: str
+
+
+# -- the steps -----------------------------------------------------------------------------
+
+VALIDATE_CART = Step("validate_cart", CartValidation)
+PROCESS_PAYMENT = Step("process_payment", PaymentResult, reads=(VALIDATE_CART,))
+UPDATE_INVENTORY = Step("update_inventory", InventoryResult, reads=(VALIDATE_CART,))
+CREATE_ORDER = Step(
+    "create_order", OrderResult, reads=(VALIDATE_CART, PROCESS_PAYMENT, UPDATE_INVENTORY)
+)
+SEND_CONFIRMATION = Step(
+    "send_confirmation", ConfirmationResult, reads=(VALIDATE_CART, CREATE_ORDER)
+)
+ORDER_STEPS = Steps(
+    VALIDATE_CART, PROCESS_PAYMENT, UPDATE_INVENTORY, CREATE_ORDER, SEND_CONFIRMATION
+)
 
 
 # -- pure rules ----------------------------------------------------------------------------

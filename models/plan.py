@@ -150,10 +150,6 @@ class SagaPlan(BaseModel):
     concurrent: bool = True
     """Tasker's ``concurrent: false``: one step at a time, in declaration order."""
 
-    def readers_of(self, step: str) -> list[str]:
-        """The steps that read ``step``'s result: those that depend on it."""
-        return [later.name for later in self.steps if step in later.depends_on]
-
     def step(self, name: str) -> StepPlan:
         for step in self.steps:
             if step.name == name:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from models.limits import Email, Identifier, Text
+from models.plan import SagaPlan
+from models.steps import Step, Steps
 
 Plan = Literal["free", "pro", "enterprise"]
 PAID_PLANS: frozenset[str] = frozenset({"pro", "enterprise"})
@@ -58,6 +60,25 @@ class RegistrationInput(BaseModel):
     billing_info: BillingInfo = Field(default_factory=BillingInfo)
     preferences: Preferences = Field(default_factory=Preferences)
     correlation_id: Identifier | None = None
+
+
+class RegistrationRequest(BaseModel):
+    """UserRegistrationWorkflow's argument: the registration and the plan it runs with."""
+
+    registration: RegistrationInput
+    plan: SagaPlan
+
+
+def registration_summary(request: RegistrationRequest) -> str:
+    """The saga's one-line summary in the Web UI: the plan and the source, never the user."""
+    user = request.registration.user_info
+    return f"User registration: {user.plan} plan, from {user.source}"
+
+
+def registration_identity(data: dict[str, Any]) -> str:
+    """One registration per email: the trimmed, lower-cased address (the workflow id is a
+    keyed digest of it, so no personal data is in the id)."""
+    return str((data.get("user_info") or {}).get("email", "")).strip().lower()
 
 
 # -- step inputs ---------------------------------------------------------------------------
@@ -220,3 +241,33 @@ def welcome_failed(
     return WelcomeResult(
         user_id=user_id, plan=plan, status="failed", correlation_id=correlation_id, error=error
     )
+
+
+# -- the steps -----------------------------------------------------------------------------
+
+CREATE_USER_ACCOUNT = Step("create_user_account", UserAccountResult)
+SETUP_BILLING_PROFILE = Step("setup_billing_profile", BillingResult, reads=(CREATE_USER_ACCOUNT,))
+INITIALIZE_PREFERENCES = Step(
+    "initialize_preferences", PreferencesResult, reads=(CREATE_USER_ACCOUNT,)
+)
+SEND_WELCOME_SEQUENCE = Step(
+    "send_welcome_sequence", WelcomeResult, reads=(CREATE_USER_ACCOUNT, SETUP_BILLING_PROFILE)
+)
+UPDATE_USER_STATUS = Step(
+    "update_user_status",
+    UserStatusResult,
+    reads=(
+        CREATE_USER_ACCOUNT,
+        SETUP_BILLING_PROFILE,
+        INITIALIZE_PREFERENCES,
+        SEND_WELCOME_SEQUENCE,
+    ),
+)
+"""It reports every earlier step's outcome to the user service, so it reads them all."""
+REGISTRATION_STEPS = Steps(
+    CREATE_USER_ACCOUNT,
+    SETUP_BILLING_PROFILE,
+    INITIALIZE_PREFERENCES,
+    SEND_WELCOME_SEQUENCE,
+    UPDATE_USER_STATUS,
+)

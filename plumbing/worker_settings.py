@@ -147,14 +147,19 @@ class WorkerSettings:
         port = self.metrics_port + index if self.metrics_port else 0
         return replace(self, processes=1, metrics_port=port)
 
-    def workflow_runner(self) -> WorkflowRunner:
+    def workflow_runner(self, passthrough: Sequence[str] = ()) -> WorkflowRunner:
+        """The runner these settings ask for; a sandbox passes :data:`PASSTHROUGH_MODULES`
+        and ``passthrough`` (the models modules of saga packages) through."""
         if self.runner is RunnerKind.UNSANDBOXED:
             return UnsandboxedWorkflowRunner()
+        modules = dict.fromkeys([*PASSTHROUGH_MODULES, *passthrough])
         return SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
         )
 
-    def worker_options(self, workflows: Sequence[type]) -> dict[str, Any]:
+    def worker_options(
+        self, workflows: Sequence[type], passthrough: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """Keyword arguments for :class:`temporalio.worker.Worker` serving ``workflows``
         (compiled for the sandbox first)."""
         if self.runner is RunnerKind.SANDBOXED:
@@ -164,7 +169,7 @@ class WorkerSettings:
             "max_concurrent_workflow_tasks": self.max_workflow_tasks,
             "max_concurrent_activities": self.max_activities,
             "max_cached_workflows": self.max_cached_workflows,
-            "workflow_runner": self.workflow_runner(),
+            "workflow_runner": self.workflow_runner(passthrough),
         }
 
     def run(self, main: Coroutine[Any, Any, T]) -> T:

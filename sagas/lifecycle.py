@@ -20,16 +20,11 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from models.envelope import StepOutput
+from models.plan import SagaPlan
 from models.status import SagaState, SagaStatus
 from plumbing.converter import data_converter
 from sagas.prepare import Prepared
-from workflows.visibility import (
-    CORRELATION_ID,
-    SAGA_STATE,
-    start_details,
-    start_summary,
-    step_named,
-)
+from workflows.visibility import CORRELATION_ID, SAGA_STATE, start_details
 
 
 async def start_saga(
@@ -47,14 +42,14 @@ async def start_saga(
             pairs.append(SearchAttributePair(CORRELATION_ID, prepared.correlation_id))
     try:
         handle = await client.start_workflow(
-            prepared.saga.workflow.run,  # type: ignore[attr-defined]
+            prepared.saga.workflow_type,
             prepared.request,
             id=prepared.workflow_id,
             task_queue=task_queue,
             search_attributes=TypedSearchAttributes(pairs),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=start_summary(prepared.request),
+            static_summary=prepared.saga.summary_of(prepared.request),
             static_details=start_details(prepared.plan),
         )
     except WorkflowAlreadyStartedError:
@@ -79,18 +74,24 @@ async def final_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:
 
 async def restore_step_results(handle: WorkflowHandle[Any, Any], status: SagaStatus) -> None:
     """Put back the results a finished saga's document left in the history: each step's
-    last completed activity (an activity's summary starts with its step's name)."""
+    last completed activity, found by its activity type (the plan in the saga's input
+    says which activity runs which step)."""
     wanted = {name for name, step in status.steps.items() if step.result_in_history}
     if not wanted:
         return
+    step_of_activity: dict[str, str] = {}
     step_of: dict[int, str] = {}
     results: dict[str, Payload] = {}
     async for event in handle.fetch_history_events():
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            summary = event.user_metadata.summary
-            if summary.data:
-                [name] = await data_converter().decode([summary], [str])
-                step_of[event.event_id] = step_named(name)
+        if event.HasField("workflow_execution_started_event_attributes"):
+            [request] = await data_converter().decode(
+                event.workflow_execution_started_event_attributes.input.payloads[:1], [dict]
+            )
+            plan = SagaPlan.model_validate(request["plan"])
+            step_of_activity = {step.activity: step.name for step in plan.steps}
+        elif event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled = event.activity_task_scheduled_event_attributes
+            step_of[event.event_id] = step_of_activity.get(scheduled.activity_type.name, "")
         elif event.HasField("activity_task_completed_event_attributes"):
             completed = event.activity_task_completed_event_attributes
             name = step_of.get(completed.scheduled_event_id, "")

@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
-from temporalio import workflow
+from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -29,17 +29,29 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from adapter.policy import build_plan
 from models.limits import Identifier
 from models.plan import OnExhausted
 from models.status import InterventionRefusal, InterventionRequest, SagaState, SagaStatus
+from sagas.catalogue import catalogue
+from sagas.descriptor import SagaDescriptor
 from sagas.lifecycle import final_status, query_status
-from sagas.prepare import SAGAS, Saga
+from sagas.prepare import plan_for
 from workflows.visibility import CORRELATION_ID, SAGA_STATE
 
-SagaKind = Literal["order", "registration"]
-"""A saga by the prefix of its workflow ids (``Saga.id_prefix``)."""
-KINDS: Final[dict[str, Saga]] = {saga.id_prefix: saga for saga in SAGAS.values()}
+
+def _known_kind(kind: str) -> str:
+    kinds = catalogue().kinds
+    if kind not in kinds:
+        quoted = [repr(known) for known in kinds]
+        expected = " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": expected}
+        )
+    return kind
+
+
+SagaKind = Annotated[str, AfterValidator(_known_kind)]
+"""A saga of the catalogue by its kind, the prefix of its workflow ids."""
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 1000
 """One page of Temporal's visibility API."""
@@ -101,20 +113,11 @@ class SagaList(BaseModel):
     sagas: list[SagaSummary]
 
 
-def _workflow_type(saga: Saga) -> str:
-    name = workflow._Definition.must_from_class(saga.workflow).name
-    assert name is not None  # our sagas are named workflows, never dynamic ones
-    return name
-
-
-_KIND_OF_TYPE: Final = {_workflow_type(saga): kind for kind, saga in KINDS.items()}
-
-
 def visibility_query(query: SagaQuery) -> str:
     """The list filter in Temporal's visibility language. A saga in an open state must also
     still be running: one terminated by hand keeps the state it last published."""
-    sagas = [KINDS[query.saga]] if query.saga else list(KINDS.values())
-    types = ", ".join(f'"{_workflow_type(saga)}"' for saga in sagas)
+    sagas = [catalogue()[query.saga]] if query.saga else list(catalogue())
+    types = ", ".join(f'"{saga.workflow_type}"' for saga in sagas)
     clauses = [f"WorkflowType IN ({types})"]
     if query.state is not None:
         clauses.append(f'{SAGA_STATE.name} = "{query.state.value}"')
@@ -156,7 +159,7 @@ async def list_sagas(client: Client, query: SagaQuery) -> list[SagaSummary]:
     return [
         SagaSummary(
             workflow_id=execution.id,
-            saga=_KIND_OF_TYPE[execution.workflow_type],
+            saga=_kind_of(execution.workflow_type),
             state=_state(execution),
             current_step=step,
             correlation_id=execution.typed_search_attributes.get(CORRELATION_ID),
@@ -167,11 +170,16 @@ async def list_sagas(client: Client, query: SagaQuery) -> list[SagaSummary]:
     ]
 
 
+def _kind_of(workflow_type: str) -> str:
+    saga = catalogue().of_type(workflow_type)
+    return saga.kind if saga else workflow_type
+
+
 @dataclass(frozen=True)
 class ManualResult:
     """A step that can await an operator, and the result ``resolve`` records for it."""
 
-    saga: Saga
+    saga: SagaDescriptor
     step: str
     model: type[BaseModel]
     readers: list[str]
@@ -187,14 +195,14 @@ class ManualResult:
 
 def manual_results() -> list[ManualResult]:
     """Every step whose config waits for an operator when it is exhausted (``on_exhausted:
-    intervene``), from each saga's config and code (``STEP_RESULTS``)."""
+    intervene``), from each saga's config and its declared steps."""
     found: list[ManualResult] = []
-    for saga in SAGAS.values():
-        plan = build_plan(saga.template())
+    for saga in catalogue():
+        steps = saga.step_set()
         found += [
-            ManualResult(saga, step.name, saga.step_results[step.name], plan.readers_of(step.name))
-            for step in plan.steps
-            if step.on_exhausted is OnExhausted.INTERVENE
+            ManualResult(saga, step.name, steps[step.name].result, steps.readers_of(step.name))
+            for step in plan_for(saga, saga.template()).steps
+            if step.on_exhausted is OnExhausted.INTERVENE and step.name in steps
         ]
     return found
 
@@ -216,7 +224,7 @@ async def _describe(
         if err.status is RPCStatusCode.NOT_FOUND:
             raise missing from None
         raise
-    if description.workflow_type not in _KIND_OF_TYPE:
+    if catalogue().of_type(description.workflow_type) is None:
         raise missing
     return handle, description
 

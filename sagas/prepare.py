@@ -1,102 +1,90 @@
-"""The catalogue of sagas: config file, workflow, request model and workflow-id rule.
+"""Preparing a start: the input checked, the plan resolved, the workflow id derived.
 
-Everything that starts a saga (starter.py, tests, the demo) goes through :func:`prepare`, so
-input validation, plan resolution and identity are the same everywhere.
+Everything that starts a saga (starter.py, the API, tests, the demo) goes through
+:func:`prepare`, so input validation, plan resolution and identity are the same everywhere.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from activities.order import OrderActivities
-from activities.registration import RegistrationActivities
-from activities.step import step_results
 from adapter.errors import ConfigError, ConfigErrors
-from adapter.loader import DEFAULT_ENV, ENV_VAR, load_template
 from adapter.models import TaskTemplate
 from adapter.policy import build_plan
 from adapter.schema import FieldError, validate_input
 from models.limits import Identifier
-from models.order import OrderInput
 from models.plan import SagaPlan
-from models.registration import RegistrationInput
-from models.requests import OrderRequest, RegistrationRequest
 from plumbing.keys import keyed_digest
-from workflows import order_processing, user_registration
-from workflows.order_processing import OrderProcessingWorkflow
-from workflows.user_registration import UserRegistrationWorkflow
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+from sagas.catalogue import catalogue
+from sagas.descriptor import SagaDescriptor
 
 
-@dataclass(frozen=True)
-class Saga:
-    name: str
-    config: Path
-    workflow: type
-    id_prefix: str
-    input_model: type[BaseModel]
-    """The workflow's input, whose types hold the limits the schema cannot state."""
-    make_request: Callable[[Any, SagaPlan], BaseModel]
-    """The workflow's argument, from an ``input_model`` instance and the plan."""
-    request_key: Callable[[dict[str, Any]], str]
-    step_results: Mapping[str, type[BaseModel]]
-    """The steps the workflow code runs and the result it reads from each."""
-    activities: type
-    """The class holding the saga's step and compensation activities."""
+def code_problems(saga: SagaDescriptor, template: TaskTemplate) -> list[ConfigError]:
+    """Where ``template`` does not fit the saga's code: a step the code lacks or the config
+    lacks, an activity the code lacks, a result the workflow would misread, a step ordered
+    before a step whose result it reads. Empty when it fits: a workflow given such a config
+    could only fail, so nothing starts with one."""
+    from activities.base import step_results
 
-    def code_problems(self, template: TaskTemplate) -> list[ConfigError]:
-        """Where ``template`` does not fit this saga's code (unknown or missing step, an
-        activity the code lacks, a result the workflow would misread); empty when it fits.
-        A workflow given such a config could only fail, so nothing starts with one."""
-        provided = step_results(self.activities)
-        problems: list[ConfigError] = []
+    steps = saga.step_set()
+    provided = step_results(saga.activities_class())
+    problems: list[ConfigError] = []
 
-        def problem(message: str, step: str | None, key: str) -> None:
-            problems.append(ConfigError(template.path, message, step=step, key=key))
+    def problem(message: str, step: str | None, key: str) -> None:
+        problems.append(ConfigError(template.path, message, step=step, key=key))
 
-        configured = {step.name for step in template.steps}
-        for step in template.steps:
-            expected = self.step_results.get(step.name)
-            if expected is None:
-                known = ", ".join(self.step_results)
-                problem(
-                    f"the {self.name} saga's code has no such step ({known})", step.name, "name"
-                )
-            elif provided.get(step.name) is not expected:
-                problem(
-                    f"no activity {step.name!r} returning {expected.__name__}", step.name, "name"
-                )
-            undo = step.saga.compensation
-            if undo is not None and undo not in provided:
-                known = ", ".join(sorted(provided))
-                message = f"no activity {undo!r} to compensate with (known: {known})"
-                problem(message, step.name, "saga.compensation")
-        for missing in self.step_results.keys() - configured:
-            message = f"the {self.name} saga's code runs step {missing!r}; the config lacks it"
+    configured = {step.name for step in template.steps}
+    for step in template.steps:
+        if step.name not in steps:
+            problem(
+                f"the {saga.kind} saga's code has no such step ({', '.join(steps.names)})",
+                step.name,
+                "name",
+            )
+            continue
+        declared = steps[step.name]
+        if provided.get(declared.activity) is not declared.result:
+            problem(
+                f"no activity {declared.activity!r} returning {declared.result.__name__}",
+                step.name,
+                "name",
+            )
+        undo = step.saga.compensation
+        if undo is not None and undo not in provided:
+            known = ", ".join(sorted(provided))
+            message = f"no activity {undo!r} to compensate with (known: {known})"
+            problem(message, step.name, "saga.compensation")
+    depends_on = {step.name: list(step.depends_on) for step in template.steps}
+    unordered = steps.unordered_reads(depends_on, sequential=not template.concurrent)
+    for name, reads in unordered.items():
+        problem(
+            f"reads the result of {', '.join(reads)}, but depends_on_step does not order it"
+            f" after {'it' if len(reads) == 1 else 'them'} (directly or through other steps)",
+            name,
+            "depends_on_step",
+        )
+    for missing in steps.names:
+        if missing not in configured:
+            message = f"the {saga.kind} saga's code runs step {missing!r}; the config lacks it"
             problem(message, None, "step_templates")
-        return problems
-
-    def template(self, environment: str | None = None) -> TaskTemplate:
-        """The loaded config, read again only when the file changes (loading costs ~40 ms:
-        YAML, every check, the schema's own validation)."""
-        env = environment or os.environ.get(ENV_VAR) or DEFAULT_ENV
-        stat = self.config.stat()
-        return _load_template(self.config, env, stat.st_mtime_ns, stat.st_size)
+    return problems
 
 
-@functools.lru_cache(maxsize=32)
-def _load_template(path: Path, environment: str, _mtime_ns: int, _size: int) -> TaskTemplate:
-    return load_template(path, environment)
+def saga_running(template: TaskTemplate) -> SagaDescriptor | None:
+    """The saga whose code runs configs named like ``template`` (its own config's name)."""
+    return next((s for s in catalogue() if s.template().name == template.name), None)
+
+
+def plan_for(
+    saga: SagaDescriptor, template: TaskTemplate, data: dict[str, Any] | None = None
+) -> SagaPlan:
+    """The plan ``data`` runs with, each step on the activity the saga's code declares."""
+    return build_plan(template, data, saga.step_set().activities)
 
 
 def _as_json(value: object) -> object:
@@ -105,63 +93,20 @@ def _as_json(value: object) -> object:
     return float(value) if isinstance(value, Decimal) else str(value)
 
 
-def _canonical_digest(data: dict[str, Any]) -> str:
-    """Same request, same id: a digest of the request's canonical JSON."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=_as_json)
-    return keyed_digest(canonical)
-
-
-def _order_request(order: OrderInput, plan: SagaPlan) -> BaseModel:
-    return OrderRequest(order=order, plan=plan)
-
-
-def _email_digest(data: dict[str, Any]) -> str:
-    """One registration per email: a keyed digest of the trimmed, lower-cased address (no
-    personal data in workflow ids, and no way to compute one from an email alone)."""
-    email = str((data.get("user_info") or {}).get("email", "")).strip().lower()
-    return keyed_digest(email)
-
-
-def _registration_request(registration: RegistrationInput, plan: SagaPlan) -> BaseModel:
-    return RegistrationRequest(registration=registration, plan=plan)
-
-
-SAGAS: dict[str, Saga] = {
-    "order": Saga(
-        name="order",
-        config=CONFIG_DIR / "order_processing.yaml",
-        workflow=OrderProcessingWorkflow,
-        id_prefix="order",
-        step_results=order_processing.STEP_RESULTS,
-        activities=OrderActivities,
-        input_model=OrderInput,
-        make_request=_order_request,
-        request_key=_canonical_digest,
-    ),
-    "register": Saga(
-        name="register",
-        config=CONFIG_DIR / "user_registration.yaml",
-        workflow=UserRegistrationWorkflow,
-        id_prefix="registration",
-        step_results=user_registration.STEP_RESULTS,
-        activities=RegistrationActivities,
-        input_model=RegistrationInput,
-        make_request=_registration_request,
-        request_key=_email_digest,
-    ),
-}
-
-
-def saga_running(template: TaskTemplate) -> Saga | None:
-    """The saga whose code runs configs named like ``template`` (its own config's name)."""
-    return next((saga for saga in SAGAS.values() if saga.template().name == template.name), None)
+def request_key(saga: SagaDescriptor, data: dict[str, Any]) -> str:
+    """Same request, same id: a keyed digest of the saga's identity of the request (by
+    default the request's canonical JSON)."""
+    identity = saga.identity_of(data)
+    if identity is None:
+        identity = json.dumps(data, sort_keys=True, separators=(",", ":"), default=_as_json)
+    return keyed_digest(identity)
 
 
 @dataclass(frozen=True)
 class Prepared:
     """A validated request, ready to start: the workflow id, its argument, its plan."""
 
-    saga: Saga
+    saga: SagaDescriptor
     workflow_id: str
     request: BaseModel
     plan: SagaPlan
@@ -225,7 +170,7 @@ def _shortened(error: FieldError) -> FieldError:
 
 
 def prepare(
-    saga: Saga,
+    saga: SagaDescriptor,
     data: Any,
     *,
     workflow_id: str | None = None,
@@ -238,13 +183,13 @@ def prepare(
     (models/limits.py) wherever the schema found nothing already, then ``workflow_id``.
     """
     template = template or saga.template(environment)
-    problems = saga.code_problems(template)
+    problems = code_problems(saga, template)
     if problems:
         raise ConfigErrors(problems)
     errors = validate_input(template.schema, data)
     validated: BaseModel | None = None
     try:
-        validated = saga.input_model.model_validate(data)
+        validated = saga.input_class().model_validate(data)
     except ValidationError as invalid:
         schema_paths = [error.path for error in errors]
         errors += [
@@ -260,10 +205,10 @@ def prepare(
     if errors or validated is None:
         ordered = sorted(errors, key=lambda error: (error.path, error.message))
         raise InvalidInput([_shortened(error) for error in ordered])
-    plan = build_plan(template, data)
+    plan = plan_for(saga, template, data)
     return Prepared(
         saga=saga,
-        workflow_id=workflow_id or f"{saga.id_prefix}-{saga.request_key(data)}",
+        workflow_id=workflow_id or f"{saga.kind}-{request_key(saga, data)}",
         request=saga.make_request(validated, plan),
         plan=plan,
         correlation_id=data.get("correlation_id"),

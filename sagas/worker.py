@@ -7,30 +7,41 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from temporalio.client import (
-    Client,
-)
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.client import DEFAULT_HTTP_TIMEOUT, ServiceClient
-from activities.order import OrderActivities
-from activities.registration import RegistrationActivities
 from adapter.urls import service_urls
 from plumbing.worker_settings import WorkerSettings
-from sagas.prepare import SAGAS
+from sagas.catalogue import catalogue
+from sagas.descriptor import SagaModuleError
 
 
 def service_client(http: httpx.AsyncClient) -> ServiceClient:
     """One client for every saga's steps, URLs from every config (env overrides applied)."""
     urls: dict[str, str] = {}
-    for saga in SAGAS.values():
+    for saga in catalogue():
         urls.update(service_urls(saga.template()))
     timeout = float(os.environ.get("SAGA_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT))
     return ServiceClient(http, urls, timeout)
 
 
 def activities_for(client: ServiceClient) -> list[Any]:
-    return OrderActivities(client).all() + RegistrationActivities(client).all()
+    """Every saga's activities, bound to ``client``. Activity names share one task queue,
+    so a name two sagas both use is refused (a saga package namespaces its own)."""
+    found: list[Any] = []
+    owner: dict[str, str] = {}
+    for saga in catalogue():
+        for bound in saga.activities_class()(client).all():
+            name = getattr(bound, "__saga_activity_name__", "")
+            if name in owner:
+                raise SagaModuleError(
+                    f"activity {name!r} is defined by both the {owner[name]} and the"
+                    f" {saga.kind} saga: give one a name of its own (Step(..., activity=...))"
+                )
+            owner[name] = saga.kind
+            found.append(bound)
+    return found
 
 
 def make_worker(
@@ -41,10 +52,14 @@ def make_worker(
     **options: Any,
 ) -> Worker:
     """A worker for every saga; the same settings (and sandbox passthrough) everywhere."""
+    sagas = list(catalogue())
     return Worker(
         client,
         task_queue=task_queue,
         activities=list(activities),
-        **(settings or WorkerSettings()).worker_options([saga.workflow for saga in SAGAS.values()]),
+        **(settings or WorkerSettings()).worker_options(
+            [saga.workflow_class() for saga in sagas],
+            passthrough=[saga.models_module for saga in sagas],
+        ),
         **options,
     )

@@ -23,6 +23,7 @@ Row = dict[str, Any]
 Table = Literal[
     "products",
     "reservations",
+    "restocks",
     "charges",
     "refunds",
     "emails",
@@ -47,6 +48,13 @@ CREATE TABLE IF NOT EXISTS reservations (
     new_stock INTEGER NOT NULL, created_at TEXT NOT NULL, released_at TEXT,
     UNIQUE (order_id, product_id)
 );
+CREATE TABLE IF NOT EXISTS restocks (
+    id TEXT PRIMARY KEY, order_id TEXT NOT NULL, return_id TEXT NOT NULL,
+    product_id INTEGER NOT NULL, quantity INTEGER NOT NULL, status TEXT NOT NULL,
+    created_at TEXT NOT NULL, reversed_at TEXT,
+    UNIQUE (return_id, product_id)
+);
+CREATE INDEX IF NOT EXISTS restocks_by_order ON restocks (order_id);
 CREATE TABLE IF NOT EXISTS charges (
     id TEXT PRIMARY KEY, amount TEXT NOT NULL, currency TEXT NOT NULL, method TEXT NOT NULL,
     description TEXT, metadata TEXT NOT NULL, transaction_id TEXT NOT NULL,

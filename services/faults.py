@@ -20,6 +20,8 @@ OPERATIONS: Final = (
     "inventory.check",
     "inventory.reserve",
     "inventory.release",
+    "inventory.restock",
+    "inventory.unrestock",
     "payments.charge",
     "payments.refund",
     "emails.send",

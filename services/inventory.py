@@ -1,8 +1,9 @@
-"""Product catalogue and stock reservations.
+"""Product catalogue, stock reservations and restocks of returned goods.
 
 Reservations are idempotent per (order_id, product_id) even without a header, because a
-saga that retries "reserve" after a lost response must not take the stock twice. The batch
-endpoints (many products, a whole order's reservations) let an order step make one call.
+saga that retries "reserve" after a lost response must not take the stock twice; restocks
+are, for the same reason, per (return_id, product_id). The batch endpoints (many products,
+a whole order's reservations, a whole return's restocks) let a saga step make one call.
 """
 
 from __future__ import annotations
@@ -57,6 +58,28 @@ def _product(tx: Tx, raw_id: Any) -> Row:
 def _product_json(row: Row) -> dict[str, Any]:
     keys = ("id", "name", "price", "stock", "active")
     return {k: row[k] for k in keys}
+
+
+def _move_stock(tx: Tx, product: Row, change: int) -> int:
+    """Add `change` (negative to take) to the product's stock; returns the new level."""
+    stock: int = product["stock"] + change
+    tx.update("products", ("id", product["id"]), {"stock": stock})
+    return stock
+
+
+def _known_products(tx: Tx, product_ids: list[int]) -> dict[int, Row]:
+    """The products by id, in one query; any unknown id refuses the whole batch (404)."""
+    products = {p["id"]: p for p in tx.find_in("products", "id", product_ids)}
+    unknown = [product_id for product_id in product_ids if product_id not in products]
+    if unknown:
+        listed = ", ".join(str(product_id) for product_id in unknown)
+        raise ApiError(
+            404,
+            "product_not_found",
+            f"Product {listed} not found",
+            details={"product_ids": unknown},
+        )
+    return products
 
 
 def _reservation_json(row: Row) -> dict[str, Any]:
@@ -116,16 +139,15 @@ def _shortage_message(product_id: int, available: int, requested: int) -> str:
 
 def _take(tx: Tx, order_id: str, product: Row, quantity: int, timestamp: str) -> Row:
     """Take `quantity` off the product's stock and record the reservation (stock checked)."""
-    stock = product["stock"]
-    tx.update("products", ("id", product["id"]), {"stock": stock - quantity})
+    new_stock = _move_stock(tx, product, -quantity)
     row = {
         "id": new_id("res"),
         "order_id": order_id,
         "product_id": product["id"],
         "quantity": quantity,
         "status": "reserved",
-        "previous_stock": stock,
-        "new_stock": stock - quantity,
+        "previous_stock": product["stock"],
+        "new_stock": new_stock,
         "created_at": timestamp,
         "released_at": None,
     }
@@ -183,16 +205,7 @@ def reserve_batch(tx: Tx, call: Call) -> Answer:
     lines = _batch_lines(call.body)
     held = {r["product_id"]: r for r in tx.find("reservations", order_id=order_id)}
     wanted = [product_id for product_id in lines if product_id not in held]
-    products = {p["id"]: p for p in tx.find_in("products", "id", wanted)}
-    unknown = [product_id for product_id in wanted if product_id not in products]
-    if unknown:
-        listed = ", ".join(str(product_id) for product_id in unknown)
-        raise ApiError(
-            404,
-            "product_not_found",
-            f"Product {listed} not found",
-            details={"product_ids": unknown},
-        )
+    products = _known_products(tx, wanted)
     shortages = [
         {
             "product_id": product_id,
@@ -231,8 +244,7 @@ def release(tx: Tx, call: Call) -> Answer:
     if row is None:
         raise ApiError(404, "reservation_not_found", f"Reservation {reservation_id} not found")
     if row["status"] != "released":
-        product = _product(tx, row["product_id"])
-        tx.update("products", ("id", product["id"]), {"stock": product["stock"] + row["quantity"]})
+        _move_stock(tx, _product(tx, row["product_id"]), row["quantity"])
         changes = {"status": "released", "released_at": call.timestamp}
         tx.update("reservations", ("id", reservation_id), changes)
         row = {**row, **changes}
@@ -251,6 +263,84 @@ def list_reservations(tx: Tx, call: Call) -> Answer:
     """GET /inventory/reservations?order_id=X."""
     rows = tx.find("reservations", order_id=call.query.get("order_id"))
     return Answer(200, {"reservations": [_reservation_json(r) for r in rows]})
+
+
+def _restock_json(row: Row) -> dict[str, Any]:
+    return {
+        "restock_id": row["id"],
+        "order_id": row["order_id"],
+        "return_id": row["return_id"],
+        "product_id": row["product_id"],
+        "quantity": row["quantity"],
+        "status": row["status"],
+        "created_at": row["created_at"],
+        "reversed_at": row["reversed_at"],
+    }
+
+
+def _put_back(
+    tx: Tx, order_id: str, return_id: str, product: Row, quantity: int, timestamp: str
+) -> Row:
+    """Add `quantity` to the product's stock and record the restock."""
+    _move_stock(tx, product, quantity)
+    row = {
+        "id": new_id("rst"),
+        "order_id": order_id,
+        "return_id": return_id,
+        "product_id": product["id"],
+        "quantity": quantity,
+        "status": "restocked",
+        "created_at": timestamp,
+        "reversed_at": None,
+    }
+    tx.insert("restocks", row)
+    return row
+
+
+def restock(tx: Tx, call: Call) -> Answer:
+    """POST /inventory/restocks: put every returned line back in stock, or none.
+
+    Lines the return already restocked come back as they are, reversed or not (never added
+    twice), so a retry after a lost answer is harmless even without an Idempotency-Key.
+    201 when anything new was restocked, else 200.
+    """
+    order_id = require_str(call.body, "order_id")
+    return_id = require_str(call.body, "return_id")
+    lines = _batch_lines(call.body)
+    done = {r["product_id"]: r for r in tx.find("restocks", return_id=return_id)}
+    wanted = [product_id for product_id in lines if product_id not in done]
+    products = _known_products(tx, wanted)
+    for product_id in wanted:
+        done[product_id] = _put_back(
+            tx, order_id, return_id, products[product_id], lines[product_id], call.timestamp
+        )
+    body = {"restocks": [_restock_json(done[product_id]) for product_id in lines]}
+    return Answer(201 if wanted else 200, body)
+
+
+def reverse_restock(tx: Tx, call: Call) -> Answer:
+    """POST /inventory/restocks/{restock_id}/reverse: take the units back out once.
+
+    Never refused for want of stock: a compensation must be able to finish, so units sold
+    meanwhile leave the stock below zero (an oversell the catalogue then shows).
+    """
+    restock_id = call.params["restock_id"]
+    row = tx.find_one("restocks", id=restock_id)
+    if row is None:
+        raise ApiError(404, "restock_not_found", f"Restock {restock_id} not found")
+    if row["status"] != "reversed":
+        _move_stock(tx, _product(tx, row["product_id"]), -row["quantity"])
+        changes = {"status": "reversed", "reversed_at": call.timestamp}
+        tx.update("restocks", ("id", restock_id), changes)
+        row = {**row, **changes}
+    return Answer(200, _restock_json(row))
+
+
+def list_restocks(tx: Tx, call: Call) -> Answer:
+    """GET /inventory/restocks?order_id=X&return_id=Y (either, both or neither), oldest first."""
+    query = call.query
+    rows = tx.find("restocks", order_id=query.get("order_id"), return_id=query.get("return_id"))
+    return Answer(200, {"restocks": [_restock_json(r) for r in rows]})
 
 
 def routes(ctx: Context) -> list[Route]:
@@ -281,5 +371,14 @@ def routes(ctx: Context) -> list[Route]:
             "/inventory/reservations/{reservation_id}/release",
             release,
             "inventory.release",
+        ),
+        route(ctx, "POST", "/inventory/restocks", restock, "inventory.restock"),
+        route(ctx, "GET", "/inventory/restocks", list_restocks),
+        route(
+            ctx,
+            "POST",
+            "/inventory/restocks/{restock_id}/reverse",
+            reverse_restock,
+            "inventory.unrestock",
         ),
     ]

@@ -1,34 +1,81 @@
-"""What every saga workflow shares: the ``status`` query, the ``intervene`` update, the
-failure that carries the status document, and step timings for the outcome.
+"""What every saga workflow shares: its status document and step runner, the ``status``
+query, the ``intervene`` update, the failure that carries the status document, and step
+timings for the outcome.
 
-A saga workflow subclasses :class:`SagaWorkflow`, sets ``self._status`` and ``self.runner``
-in its ``@workflow.init``, and calls :meth:`SagaWorkflow.run_steps` from its own
-``@workflow.run`` (Temporal requires the run method on the class itself).
+A saga workflow subclasses :class:`SagaWorkflow` with its declared steps, its correlation
+id prefix, its step specs and its outcome. Temporal wants ``@workflow.init`` and
+``@workflow.run`` on the class itself, typed with the saga's request, so each keeps a
+one-line ``__init__`` and ``run``::
+
+    @workflow.init
+    def __init__(self, request: OrderRequest) -> None:
+        super().__init__(request.order, request.plan)
+
+    @workflow.run
+    async def run(self, request: OrderRequest) -> SagaStatus:
+        return await self.run_saga()
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from models.plan import SagaPlan
 from models.status import InterventionRequest, SagaState, SagaStatus, StepError
-from workflows.steps import SagaEnded, StepRunner
+from models.steps import Step, Steps
+from workflows.steps import Results, SagaEnded, StepRunner, StepSpec, new_correlation_id
 
 
-class SagaWorkflow:
-    _status: SagaStatus
-    runner: StepRunner
+class SagaInput(Protocol):
+    """What a saga's input has in common: the correlation id the caller may give."""
 
-    async def run_steps(self) -> dict[str, dict[str, Any]]:
+    @property
+    def correlation_id(self) -> str | None: ...
+
+
+InputT = TypeVar("InputT", bound=SagaInput)
+
+
+class SagaWorkflow(Generic[InputT]):
+    steps: ClassVar[Steps]
+    """The saga's declared steps (its models module's ``Steps``)."""
+    correlation_prefix: ClassVar[str]
+    """Generated correlation ids start with it (``ord_…``) when the input has none."""
+
+    def __init__(self, saga_input: InputT, plan: SagaPlan) -> None:
+        self.input = saga_input
+        self._status = SagaStatus(
+            workflow_id=workflow.info().workflow_id,
+            workflow=plan.workflow,
+            correlation_id=saga_input.correlation_id or new_correlation_id(self.correlation_prefix),
+        )
+        self.runner = StepRunner(plan, self._status, self.steps, self.specs())
+
+    @property
+    def correlation_id(self) -> str:
+        return self._status.correlation_id
+
+    def specs(self) -> Mapping[Step[Any], StepSpec]:
+        """Each declared step's code: its input from what it reads, its undo, its fallback."""
+        raise NotImplementedError
+
+    def outcome(self, results: Results) -> dict[str, Any]:
+        """The summary a caller wants from a completed saga (the status document's result)."""
+        raise NotImplementedError
+
+    async def run_saga(self) -> SagaStatus:
         """Run the saga's steps; a saga that ends short fails the workflow with its status."""
         try:
-            return await self.runner.run()
+            results = await self.runner.run()
         except SagaEnded as ended:
             raise saga_failure(self.runner.final_document(), ended) from None
+        self._status.result = self.outcome(results)
+        return self.runner.final_document()
 
     @workflow.query
     def status(self) -> SagaStatus:

@@ -1,7 +1,8 @@
 """The step runner shared by every saga: ordering, state, compensation, intervention.
 
-A workflow describes each step with a :class:`StepSpec` (how to build its input from earlier
-results, how to undo it, what to use when it is allowed to fail); the plan from the adapter
+A saga's steps are declared once (``models.steps.Step``: name, result, what it reads); its
+workflow adds a :class:`StepSpec` for each (how to build its input from the results it
+reads, how to undo it, what to use when it is allowed to fail); the plan from the adapter
 says how to run it (timeouts, retries, what exhaustion means). Everything here is
 deterministic workflow code.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,6 +43,7 @@ from models.status import (
     StepState,
     StepStatus,
 )
+from models.steps import Step, Steps
 from workflows.visibility import current_details, publish_state, step_summary
 
 Results = Mapping[str, dict[str, Any]]
@@ -50,10 +53,27 @@ second once they run longer than one (``activities.step``)."""
 M = TypeVar("M", bound=BaseModel)
 
 
-def result_of(model: type[M], results: Results, step: str) -> M | None:
-    """A completed step's result as its model; None when the step has no result."""
-    raw = results.get(step)
-    return model.model_validate(raw) if raw else None
+class UndeclaredRead(Exception):
+    """A step's code read a result its declaration does not list (a programming error: the
+    workflow task fails, visibly, until the code is fixed)."""
+
+
+class Reads:
+    """What one step's code may read: the results of the steps it declares it reads, and
+    its own (for its undo), each as its model; None when that step has no result."""
+
+    def __init__(self, results: Results, reader: Step[Any]) -> None:
+        self._results = results
+        self._reader = reader
+
+    def __getitem__(self, step: Step[M]) -> M | None:
+        if step is not self._reader and step not in self._reader.reads:
+            raise UndeclaredRead(
+                f"step {self._reader.name} reads {step.name} without declaring it"
+                f" (reads={[read.name for read in self._reader.reads]})"
+            )
+        raw = self._results.get(step.name)
+        return step.result.model_validate(raw) if raw else None
 
 
 @dataclass(frozen=True)
@@ -67,10 +87,11 @@ class Skip:
 class StepSpec:
     """The saga-specific half of a step; the plan supplies the rest."""
 
-    build_input: Callable[[Results], BaseModel | Skip]
-    compensation_input: Callable[[Results], BaseModel] | None = None
+    build_input: Callable[[Reads], BaseModel | Skip]
+    compensation_input: Callable[[Reads], BaseModel] | None = None
     """Built when the undo runs, from the results then known (the step may have failed)."""
-    fallback: Callable[[StepError], dict[str, Any]] | None = None
+    fallback: Callable[[StepError, Reads], BaseModel] | None = None
+    """The result recorded when the plan lets the step fail (``on_exhausted: continue``)."""
 
 
 def new_correlation_id(prefix: str) -> str:
@@ -168,22 +189,24 @@ class StepRunner:
     """Runs a saga's steps as their dependencies complete, recording everything in ``status``."""
 
     def __init__(
-        self,
-        plan: SagaPlan,
-        status: SagaStatus,
-        specs: Mapping[str, StepSpec],
-        result_models: Mapping[str, type[BaseModel]],
+        self, plan: SagaPlan, status: SagaStatus, steps: Steps, specs: Mapping[Step[Any], StepSpec]
     ) -> None:
-        """``result_models``: each step's result shape (the workflow module's
-        ``STEP_RESULTS``); a manual ``resolve`` result must fit it, later steps read it."""
-        self._mismatch = sorted({step.name for step in plan.steps} ^ set(specs))
-        """Steps only the plan or only the code has: the saga fails at once in :meth:`run`."""
+        """``steps``: the saga's declared steps (a manual ``resolve`` result must fit the
+        step's result model when later steps read it); ``specs``: the code of each."""
+        if set(specs) != set(steps):
+            raise ValueError(f"every declared step needs a spec: {steps.names}")
+        self._mismatch = sorted(
+            {(step.name, step.activity) for step in plan.steps}
+            ^ {(step.name, step.activity) for step in steps}
+        )
+        """Steps only the plan or only the code has (or run by another activity): the saga
+        fails at once in :meth:`run`."""
         self.plan = plan
         self.status = status
-        self.specs = specs
-        self.result_models = result_models
+        self.steps = steps
+        self.specs = {step.name: (step, spec) for step, spec in specs.items()}
         self.results: dict[str, dict[str, Any]] = {}
-        self._undo: list[tuple[str, str, Callable[[Results], BaseModel]]] = []
+        self._undo: list[tuple[str, str, Callable[[], BaseModel]]] = []
         self._decision: InterventionRequest | None = None
         self._activity_results: set[str] = set()
         """Steps whose result is their activity's, already recorded in the history."""
@@ -197,8 +220,9 @@ class StepRunner:
         """Run every step; on a terminal outcome compensate as the plan says, then raise."""
         if self._mismatch:
             raise ApplicationError(
-                f"the plan's steps do not match the saga's code: {', '.join(self._mismatch)}"
-                " (start it with a config that `starter.py config validate` accepts)",
+                "the plan's steps do not match the saga's code: "
+                + ", ".join(sorted({name for name, _ in self._mismatch}))
+                + " (start it with a config that `starter.py config validate` accepts)",
                 type="SagaConfigMismatch",
                 non_retryable=True,
             )
@@ -239,14 +263,15 @@ class StepRunner:
         await self._run_step(step)
 
     async def _run_step(self, step: StepPlan) -> None:
-        spec = self.specs[step.name]
+        declared, spec = self.specs[step.name]
+        reads = Reads(self.results, declared)
         state = self.status.steps[step.name]
-        arg = spec.build_input(self.results)
+        arg = spec.build_input(reads)
         if isinstance(arg, Skip):
             self._finish(step.name, StepState.SKIPPED, arg.result)
             return
-        if step.compensation and spec.compensation_input is not None:
-            self._undo.append((step.compensation, step.name, spec.compensation_input))
+        if step.compensation and (undo := spec.compensation_input) is not None:
+            self._undo.append((step.compensation, step.name, functools.partial(undo, reads)))
         while True:
             earlier_attempts = state.attempts
             state.state = StepState.IN_PROGRESS
@@ -270,7 +295,7 @@ class StepRunner:
                     # Not the step's failure: no exhaustion policy (no operator, no fallback).
                     self._refresh()
                     raise asyncio.CancelledError() from failed
-                if await self._after_exhaustion(step, spec, failed.error):
+                if await self._after_exhaustion(step, spec, failed.error, reads):
                     continue
                 return
             state.attempts = earlier_attempts + output.attempt
@@ -294,12 +319,14 @@ class StepRunner:
             self.results[name] = result
         self._refresh()
 
-    async def _after_exhaustion(self, step: StepPlan, spec: StepSpec, error: StepError) -> bool:
+    async def _after_exhaustion(
+        self, step: StepPlan, spec: StepSpec, error: StepError, reads: Reads
+    ) -> bool:
         """Apply the step's exhaustion policy; True means run the step again."""
         self.status.failed_steps.append(step.name)
         policy = step.on_exhausted
         if policy is OnExhausted.CONTINUE:
-            fallback = spec.fallback(error) if spec.fallback else {}
+            fallback = spec.fallback(error, reads).model_dump(mode="json") if spec.fallback else {}
             self.status.steps[step.name].result = fallback
             self.results[step.name] = fallback
             self._refresh()
@@ -377,11 +404,11 @@ class StepRunner:
         """Later steps read a resolved step's result as its model: reject a missing one
         they need, or one that does not fit, rather than accept it and fail the step that
         reads it (an order resolved without a reservation was compensated)."""
-        model = self.result_models.get(step)
-        if model is None:
+        if step not in self.steps:
             return
+        model = self.steps[step].result
         if not result:
-            readers = self.plan.readers_of(step)
+            readers = self.steps.readers_of(step)
             if readers:
                 raise _refusal(
                     InterventionRefusal.RESULT_REQUIRED,
@@ -416,7 +443,7 @@ class StepRunner:
             try:
                 output = await call_activity(
                     activity,
-                    build(self.results),
+                    build(),
                     start_to_close=timedelta(seconds=self.plan.compensation_timeout_seconds),
                     retry=self.plan.compensation_retry.to_temporal(),
                     summary=f"compensate {for_step}: {activity}",

@@ -2,48 +2,42 @@
 
 create_user_account → (setup_billing_profile ∥ initialize_preferences) →
 send_welcome_sequence → update_user_status. The order, the concurrency, the retries and
-what exhaustion means come from the plan (the YAML) and the shared step runner; this
-module wires inputs, says what each degraded step records, and summarises the outcome.
+what exhaustion means come from the plan (the YAML) and the shared step runner; the steps
+and what they read are declared in ``models.registration``. This module wires inputs, says
+what each degraded step records, and summarises the outcome.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 from models.registration import (
-    BillingResult,
+    CREATE_USER_ACCOUNT,
+    INITIALIZE_PREFERENCES,
+    REGISTRATION_STEPS,
+    SEND_WELCOME_SEQUENCE,
+    SETUP_BILLING_PROFILE,
+    UPDATE_USER_STATUS,
     CreateUserInput,
     InitializePreferencesInput,
     Plan,
-    PreferencesResult,
     RegistrationInput,
+    RegistrationRequest,
     SendWelcomeInput,
     SetupBillingInput,
     UpdateUserStatusInput,
-    UserAccountResult,
-    UserStatusResult,
-    WelcomeResult,
     billing_deferred,
     billing_skipped,
     preferences_fallback,
     welcome_failed,
 )
-from models.requests import RegistrationRequest
 from models.status import SagaStatus, StepError, StepState
 from workflows.saga import SagaWorkflow, parallel_savings, step_timings
-from workflows.steps import Results, Skip, StepRunner, StepSpec, new_correlation_id, result_of
+from workflows.steps import Reads, Results, Skip, StepSpec
 
-STEP_RESULTS: dict[str, type[BaseModel]] = {
-    "create_user_account": UserAccountResult,
-    "setup_billing_profile": BillingResult,
-    "initialize_preferences": PreferencesResult,
-    "send_welcome_sequence": WelcomeResult,
-    "update_user_status": UserStatusResult,
-}
-"""The steps this code runs, each with the result it reads back (see the order saga)."""
 PARALLEL_BRANCH = ("setup_billing_profile", "initialize_preferences")
 FINAL_STEP = "update_user_status"
 DONE_STATES = {StepState.COMPLETE, StepState.SKIPPED, StepState.RESOLVED_MANUALLY}
@@ -54,61 +48,60 @@ def _error(error: StepError) -> str:
 
 
 @workflow.defn(name="UserRegistrationWorkflow")
-class UserRegistrationWorkflow(SagaWorkflow):
+class UserRegistrationWorkflow(SagaWorkflow[RegistrationInput]):
+    steps = REGISTRATION_STEPS
+    correlation_prefix = "reg"
+
     @workflow.init
     def __init__(self, request: RegistrationRequest) -> None:
-        registration = request.registration
-        self._status = SagaStatus(
-            workflow_id=workflow.info().workflow_id,
-            workflow=request.plan.workflow,
-            correlation_id=registration.correlation_id or new_correlation_id("reg"),
-        )
-        cid = self._status.correlation_id
+        super().__init__(request.registration, request.plan)
+
+    @workflow.run
+    async def run(self, request: RegistrationRequest) -> SagaStatus:
+        return await self.run_saga()
+
+    def specs(self) -> Mapping[Any, StepSpec]:
+        registration, cid = self.input, self.correlation_id
         user = registration.user_info
 
-        def user_id(results: Results) -> str | None:
-            account = result_of(UserAccountResult, results, "create_user_account")
+        def user_id(reads: Reads) -> str | None:
+            account = reads[CREATE_USER_ACCOUNT]
             return account.user_id if account else None
 
-        def billing_input(results: Results) -> SetupBillingInput | Skip:
+        def plan(reads: Reads) -> Plan:
+            """The effective plan: billing's (free when skipped or deferred)."""
+            billed = reads[SETUP_BILLING_PROFILE]
+            return billed.plan if billed else "free"
+
+        def billing_input(reads: Reads) -> SetupBillingInput | Skip:
             if user.plan == "free":
-                return Skip(billing_skipped(user_id(results), cid).model_dump(mode="json"))
+                return Skip(billing_skipped(user_id(reads), cid).model_dump(mode="json"))
             return SetupBillingInput(
                 correlation_id=cid,
-                user_id=user_id(results),
+                user_id=user_id(reads),
                 plan=user.plan,
                 billing_info=registration.billing_info,
             )
 
-        def plan(results: Results) -> Plan:
-            """The effective plan: billing's (free when skipped or deferred)."""
-            billed = result_of(BillingResult, results, "setup_billing_profile")
-            return billed.plan if billed else "free"
-
-        def known_user() -> str | None:
-            return user_id(self.runner.results)
-
-        specs = {
-            "create_user_account": StepSpec(
+        return {
+            CREATE_USER_ACCOUNT: StepSpec(
                 lambda _: CreateUserInput(
                     correlation_id=cid, user_info=user, preferences=registration.preferences
                 )
             ),
-            "setup_billing_profile": StepSpec(
+            SETUP_BILLING_PROFILE: StepSpec(
                 billing_input,
-                fallback=lambda error: billing_deferred(
-                    known_user(), user.plan, _error(error), cid
-                ).model_dump(mode="json"),
+                fallback=lambda error, r: billing_deferred(
+                    user_id(r), user.plan, _error(error), cid
+                ),
             ),
-            "initialize_preferences": StepSpec(
+            INITIALIZE_PREFERENCES: StepSpec(
                 lambda r: InitializePreferencesInput(
                     correlation_id=cid, user_id=user_id(r), preferences=registration.preferences
                 ),
-                fallback=lambda error: preferences_fallback(
-                    known_user(), _error(error), cid
-                ).model_dump(mode="json"),
+                fallback=lambda error, r: preferences_fallback(user_id(r), _error(error), cid),
             ),
-            "send_welcome_sequence": StepSpec(
+            SEND_WELCOME_SEQUENCE: StepSpec(
                 lambda r: SendWelcomeInput(
                     correlation_id=cid,
                     user_id=user_id(r),
@@ -116,11 +109,9 @@ class UserRegistrationWorkflow(SagaWorkflow):
                     name=user.name,
                     plan=plan(r),
                 ),
-                fallback=lambda error: welcome_failed(
-                    known_user(), plan(self.runner.results), _error(error), cid
-                ).model_dump(mode="json"),
+                fallback=lambda error, r: welcome_failed(user_id(r), plan(r), _error(error), cid),
             ),
-            FINAL_STEP: StepSpec(
+            UPDATE_USER_STATUS: StepSpec(
                 lambda r: UpdateUserStatusInput(
                     correlation_id=cid,
                     user_id=user_id(r),
@@ -129,13 +120,9 @@ class UserRegistrationWorkflow(SagaWorkflow):
                 ),
             ),
         }
-        self.runner = StepRunner(request.plan, self._status, specs, STEP_RESULTS)
 
-    @workflow.run
-    async def run(self, request: RegistrationRequest) -> SagaStatus:
-        results = await self.run_steps()
-        self._status.result = registration_outcome(request.registration, results, self._status)
-        return self.runner.final_document()
+    def outcome(self, results: Results) -> dict[str, Any]:
+        return registration_outcome(self.input, results, self._status)
 
 
 def completed_steps(status: SagaStatus) -> list[str]:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 from models.plan import SagaPlan, StepPlan
-from models.requests import OrderRequest, RegistrationRequest
 from models.status import SagaState, SagaStatus, StepError, StepState
 
 SAGA_STATE = SearchAttributeKey.for_keyword("SagaState")
@@ -63,15 +61,8 @@ STEP_MARKS = {
 
 
 def step_summary(step: StepPlan) -> str:
-    """An activity's summary: the step's name first (a finished saga's readers map activity
-    results back to steps by it, :func:`step_named`), then what the step does."""
+    """An activity's summary in the Web UI: the step's name, then what the step does."""
     return f"{step.name}: {step.description}" if step.description else step.name
-
-
-def step_named(summary: str) -> str:
-    """The step an activity summary names (the whole summary in histories from before
-    summaries said what the step does)."""
-    return summary.split(":", 1)[0]
 
 
 def error_text(error: StepError | None) -> str:
@@ -82,21 +73,6 @@ def error_text(error: StepError | None) -> str:
 def intervene_command(workflow_id: str, allowed: Sequence[str]) -> str:
     """The command an operator runs to answer a saga awaiting intervention."""
     return f"python starter.py intervene {workflow_id} {'|'.join(allowed)}"
-
-
-def start_summary(request: BaseModel) -> str:
-    """The saga's one-line summary, set when it starts: which saga, how much, how many."""
-    if isinstance(request, OrderRequest):
-        order = request.order
-        units = sum(item.quantity or 0 for item in order.cart_items)
-        payment = order.payment_info
-        total = f"{payment.amount:.2f} {payment.currency}" if payment.amount else "no total"
-        priority = "" if order.priority == "standard" else f", {order.priority}"
-        return f"Order: {units} items in {len(order.cart_items)} lines, {total}{priority}"
-    if isinstance(request, RegistrationRequest):
-        user = request.registration.user_info
-        return f"User registration: {user.plan} plan, from {user.source}"
-    return type(request).__name__
 
 
 def _attempts(step: StepPlan) -> str:

@@ -17,8 +17,9 @@ from temporalio.client import Client
 
 from models.status import SagaStatus
 from plumbing.processes import DevServer
+from sagas.catalogue import catalogue
 from sagas.lifecycle import final_status, start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +46,7 @@ async def run_saga(
     client: Client, queue: str, saga: str, data: dict[str, Any], workflow_id: str | None = None
 ) -> SagaStatus:
     """Start a new saga the way ``starter.py`` does and wait for its final status."""
-    prepared = prepare(SAGAS[saga], data, workflow_id=workflow_id)
+    prepared = prepare(catalogue()[saga], data, workflow_id=workflow_id)
     handle, started = await start_saga(client, prepared, queue)
     assert started
     return await final_status(handle)

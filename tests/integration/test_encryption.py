@@ -12,8 +12,9 @@ from temporalio.client import Client
 
 from models.status import SagaState
 from plumbing.processes import DevServer
+from sagas.catalogue import catalogue
 from sagas.lifecycle import final_status, start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from tests.integration.helpers import ROOT, run_saga, worker_process
 
 ORDER = json.loads((ROOT / "examples" / "order_sample.json").read_text())
@@ -32,7 +33,7 @@ def _personal(data: dict[str, Any], *paths: str) -> list[str]:
 
 async def _stored_history(client: Client, saga: str, data: dict[str, Any], queue: str) -> bytes:
     """Run the saga to completion; its history as the server stores and serves it."""
-    handle, _ = await start_saga(client, prepare(SAGAS[saga], data), queue)
+    handle, _ = await start_saga(client, prepare(catalogue()[saga], data), queue)
     status = await final_status(handle)
     assert status.state is SagaState.COMPLETE, status.model_dump_json(indent=2)
     events = [event async for event in handle.fetch_history_events()]

@@ -25,8 +25,9 @@ from models.status import SagaState, SagaStatus
 from plumbing.connection import TemporalSettings, connect
 from plumbing.ports import free_port
 from plumbing.processes import DevServer, Services
+from sagas.catalogue import catalogue
 from sagas.lifecycle import final_status, start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from sagas.worker import activities_for, make_worker, service_client
 from tests.integration.helpers import ROOT, charges_for, refunds_of, worker_process
 
@@ -72,7 +73,7 @@ async def _worker_for(client: Client, services: Services) -> AsyncIterator[str]:
 
 
 async def _start(client: Client, queue: str, saga: str, data: dict[str, Any]) -> Handle:
-    handle, started = await start_saga(client, prepare(SAGAS[saga], data), queue)
+    handle, started = await start_saga(client, prepare(catalogue()[saga], data), queue)
     assert started
     return handle
 

@@ -10,8 +10,9 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
 from plumbing.converter import data_converter
+from sagas.catalogue import saga
 from sagas.lifecycle import final_status, start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from tests.integration.helpers import ROOT
 
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
@@ -34,7 +35,7 @@ def _of(events: list[HistoryEvent], kind: str) -> list[Any]:
 
 
 async def test_a_completed_order_stores_each_fact_once(dev_client: Client, dev_worker: str) -> None:
-    prepared = prepare(SAGAS["order"], {**SAMPLE, "correlation_id": f"h-{uuid.uuid4().hex}"})
+    prepared = prepare(saga("order"), {**SAMPLE, "correlation_id": f"h-{uuid.uuid4().hex}"})
     handle, _ = await start_saga(dev_client, prepared, dev_worker)
     status = await final_status(handle)
     history = await handle.fetch_history()

@@ -20,8 +20,9 @@ from frontends.api import SagaApi
 from plumbing.connection import TemporalSettings
 from plumbing.ports import free_port
 from plumbing.processes import ApiServer, DevServer
+from sagas.catalogue import saga
 from sagas.lifecycle import start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from tests.integration.helpers import run_saga, run_starter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +92,7 @@ async def test_api_an_operator_finds_a_stuck_order_retries_it_and_watches_it_fin
     assert (first.status_code, second.status_code) == (202, 202), first.text
     submitted, again = first.json(), second.json()
     workflow_id = submitted["workflow_id"]
-    assert workflow_id == prepare(SAGAS["order"], order).workflow_id
+    assert workflow_id == prepare(saga("order"), order).workflow_id
     assert (submitted["already_submitted"], again["already_submitted"]) == (False, True)
     assert again["workflow_id"] == workflow_id
     assert submitted["status_url"] == f"http://api.test/sagas/{workflow_id}"
@@ -201,7 +202,7 @@ async def test_cli_list_filters_by_state_and_saga(
     await run_saga(dev_client, dev_worker, "register", registration, registration_id)
     assert (await services_http.post("/_faults", json=STUCK_FAULT)).status_code == 201
     order = unique_order()
-    prepared = prepare(SAGAS["order"], order)
+    prepared = prepare(saga("order"), order)
     await start_saga(dev_client, prepared, dev_worker)
     stuck_id = prepared.workflow_id
 

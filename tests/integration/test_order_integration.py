@@ -16,8 +16,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from models.status import SagaState, SagaStatus, StepState
 from plumbing.processes import DevServer
+from sagas.catalogue import saga
 from sagas.lifecycle import final_status, start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from tests.integration.helpers import charges_for, refunds_of, run_saga, run_starter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,8 +83,8 @@ async def test_same_request_twice_runs_one_saga(
     dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
 ) -> None:
     data = {**SAMPLE, "correlation_id": f"dup-{uuid.uuid4().hex[:8]}"}
-    first = prepare(SAGAS["order"], data)
-    second = prepare(SAGAS["order"], json.loads(json.dumps(data)))
+    first = prepare(saga("order"), data)
+    second = prepare(saga("order"), json.loads(json.dumps(data)))
     assert first.workflow_id == second.workflow_id
 
     handle, started = await start_saga(dev_client, first, dev_worker)
@@ -190,7 +191,7 @@ async def _start_stuck_on_inventory(
 ) -> SagaStatus:
     fault = {"operation": "inventory.reserve", "count": 2, "mode": "status", "status": 500}
     assert (await http.post("/_faults", json=fault)).status_code == 201
-    prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=workflow_id)
+    prepared = prepare(saga("order"), SAMPLE, workflow_id=workflow_id)
     await start_saga(client, prepared, queue)
     return await _await_state(client, workflow_id, SagaState.AWAITING_INTERVENTION)
 
@@ -266,7 +267,7 @@ async def test_cancel_after_payment_refunds_and_releases(
 async def test_the_same_order_submitted_ten_times_at_once_runs_one_saga(
     dev_client: Client, dev_worker: str, services_http: httpx.AsyncClient
 ) -> None:
-    prepared = prepare(SAGAS["order"], {**SAMPLE, "correlation_id": f"dup-{uuid.uuid4().hex}"})
+    prepared = prepare(saga("order"), {**SAMPLE, "correlation_id": f"dup-{uuid.uuid4().hex}"})
     starts = await asyncio.gather(
         *(start_saga(dev_client, prepared, dev_worker) for _ in range(10))
     )
@@ -302,7 +303,7 @@ async def _cancel_while_reply_held(
     fault = {"operation": operation, "count": 1, "mode": "commit_then_timeout",
              "delay_seconds": 1.5}  # fmt: skip
     assert (await http.post("/_faults", json=fault)).status_code == 201
-    prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=workflow_id)
+    prepared = prepare(saga("order"), SAMPLE, workflow_id=workflow_id)
     handle, _ = await start_saga(client, prepared, queue)
     for _ in range(100):
         if await written():

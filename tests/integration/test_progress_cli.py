@@ -16,8 +16,9 @@ from temporalio.client import Client
 
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
 from plumbing.processes import DevServer
+from sagas.catalogue import saga
 from sagas.lifecycle import query_status, start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from sagas.progress import pending_attempts
 from tests.integration.helpers import ROOT, run_starter
 
@@ -78,7 +79,7 @@ async def test_status_shows_the_pending_retry_and_watch_follows_it_to_the_end(
 ) -> None:
     await _rate_limit_next_charge(services_http, 10)
     workflow_id = f"prog-status-{uuid.uuid4().hex[:8]}"
-    prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=workflow_id)
+    prepared = prepare(saga("order"), SAMPLE, workflow_id=workflow_id)
     handle, _ = await start_saga(dev_client, prepared, dev_worker)
     deadline = time.monotonic() + 30
     while (pending := await pending_attempts(handle)).get("process_payment") is None or (

@@ -18,8 +18,9 @@ from temporalio.client import Client
 
 from models.status import SagaState, SagaStatus, StepState
 from plumbing.processes import DevServer
+from sagas.catalogue import saga
 from sagas.lifecycle import final_status, start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from tests.integration.helpers import run_saga, run_starter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +95,8 @@ async def test_resubmitting_the_same_registration_creates_one_user(
 ) -> None:
     data = unique_email(SAMPLE)
     email = data["user_info"]["email"]
-    first = prepare(SAGAS["register"], data)
-    again = prepare(SAGAS["register"], json.loads(json.dumps(data)))
+    first = prepare(saga("register"), data)
+    again = prepare(saga("register"), json.loads(json.dumps(data)))
     assert first.workflow_id == again.workflow_id
 
     handle, started = await start_saga(dev_client, first, dev_worker)
@@ -113,7 +114,7 @@ async def test_resubmitting_the_same_registration_creates_one_user(
     assert found["id"] == done.result["user_id"]
 
     # Even a forced second saga (another workflow id) finds the user instead of a duplicate.
-    forced = prepare(SAGAS["register"], data, workflow_id=f"{first.workflow_id}-forced")
+    forced = prepare(saga("register"), data, workflow_id=f"{first.workflow_id}-forced")
     handle, _ = await start_saga(dev_client, forced, dev_worker)
     rerun = await final_status(handle)
     assert rerun.state is SagaState.COMPLETE

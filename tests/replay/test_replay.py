@@ -13,7 +13,7 @@ from temporalio.worker import Replayer
 
 from plumbing.converter import data_converter
 from plumbing.worker_settings import WorkerSettings
-from sagas.prepare import SAGAS
+from sagas.catalogue import catalogue
 
 HISTORIES = Path(__file__).parent / "histories"
 FIXTURES = {path.stem: path.read_text() for path in sorted(HISTORIES.glob("*.json"))}
@@ -30,7 +30,7 @@ def test_every_saga_has_every_kind_of_history() -> None:
 @pytest.mark.parametrize("name", list(FIXTURES))
 async def test_history_replays_without_nondeterminism(name: str) -> None:
     replayer = Replayer(
-        workflows=[saga.workflow for saga in SAGAS.values()],
+        workflows=[saga.workflow_class() for saga in catalogue()],
         data_converter=data_converter(),
         workflow_runner=WorkerSettings().workflow_runner(),
     )

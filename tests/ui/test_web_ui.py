@@ -29,8 +29,9 @@ from models.status import SagaState
 from plumbing.connection import TemporalSettings, connect
 from plumbing.ports import free_port
 from plumbing.processes import CodecServer, DevServer, Services
+from sagas.catalogue import saga
 from sagas.lifecycle import final_status, query_status, start_saga
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from sagas.worker import activities_for, make_worker, service_client
 from tests.ui.browser import (
     Chromium,
@@ -113,12 +114,12 @@ async def sagas(
     ):
         await _fault(services_http, operation="payments.charge", count=1, status=503)
         run = uuid.uuid4().hex[:6]
-        prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=f"ui-retried-{run}")
+        prepared = prepare(saga("order"), SAMPLE, workflow_id=f"ui-retried-{run}")
         retried, _ = await start_saga(client, prepared, queue)
         status = await final_status(retried)
         assert status.steps["process_payment"].attempts == 2, status
         await _fault(services_http, operation="inventory.reserve", count=2, status=500)
-        prepared = prepare(SAGAS["order"], SAMPLE, workflow_id=f"ui-stuck-{run}")
+        prepared = prepare(saga("order"), SAMPLE, workflow_id=f"ui-stuck-{run}")
         stuck, _ = await start_saga(client, prepared, queue)
         await _awaiting(stuck)
         yield Sagas(f"{ui_server.ui_url}/namespaces/default/workflows", retried, stuck)

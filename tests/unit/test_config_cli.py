@@ -11,7 +11,8 @@ import pytest
 import starter
 from adapter.errors import ConfigErrors
 from adapter.loader import load_template
-from sagas.prepare import SAGAS, prepare
+from sagas.catalogue import saga
+from sagas.prepare import prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "tests" / "fixtures" / "tasker"  # Tasker's own configs, see its README
@@ -184,7 +185,7 @@ def test_a_step_the_code_does_not_have_is_refused(
 
     sample = json.loads((ROOT / "examples" / "order_sample.json").read_text())
     with pytest.raises(ConfigErrors, match="has no such step"):
-        prepare(SAGAS["order"], sample, template=load_template(config))
+        prepare(saga("order"), sample, template=load_template(config))
 
 
 def test_a_compensation_the_code_does_not_have_is_refused(

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 
 import starter
 from plumbing.connection import TemporalSettings
+from sagas.catalogue import catalogue, saga
 from sagas.inputs import MAX_LISTED, InputError, JSONNumber, parse_request, read_request
-from sagas.prepare import SAGAS, InvalidInput, Prepared, prepare
+from sagas.prepare import InvalidInput, Prepared, prepare
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ORDER = json.loads((EXAMPLES / "order_sample.json").read_text())
@@ -265,11 +266,11 @@ def test_config_show_input_is_read_the_same_way(tmp_path: Path) -> None:
 def test_valid_examples_still_start_unchanged() -> None:
     """The samples start, under the ids they had when numbers were read as floats."""
     for command, name in [("order", "order_sample.json"), ("register", "registration_sample.json")]:
-        saga = SAGAS[command]
+        descriptor = saga(command)
         result = run(command, str(EXAMPLES / name))
         assert (result.code, result.err) == (0, "")
         [prepared] = result.started
-        legacy = prepare(saga, json.loads((EXAMPLES / name).read_text()))
+        legacy = prepare(descriptor, json.loads((EXAMPLES / name).read_text()))
         assert prepared.workflow_id == legacy.workflow_id
         assert prepared.request == legacy.request
 
@@ -279,14 +280,14 @@ def test_amounts_are_read_exactly_and_kept_as_cents() -> None:
     assert document == {"a": Decimal("124.76"), "b": Decimal(100), "c": 7}
     assert isinstance(document["a"], JSONNumber)
     assert isinstance(document["c"], int)
-    request = prepare(SAGAS["order"], changed(ORDER, "payment_info.amount", Decimal("1E+2")))
+    request = prepare(saga("order"), changed(ORDER, "payment_info.amount", Decimal("1E+2")))
     assert request.request.model_dump(mode="json")["order"]["payment_info"]["amount"] == "100.00"
 
 
 def test_schema_messages_show_numbers_as_written() -> None:
     data = parse_request(json.dumps(changed(ORDER, "payment_info.amount", -5.5)).encode(), "x")
     with pytest.raises(InvalidInput) as refusal:
-        prepare(SAGAS["order"], data)
+        prepare(saga("order"), data)
     assert [str(e) for e in refusal.value.errors] == [
         "$.payment_info.amount: -5.5 is less than the minimum of 0"
     ]
@@ -479,7 +480,7 @@ def test_mutated_examples_are_refused_or_start_sound(
 
 
 @PROPERTY
-@given(document=VALUES, command=st.sampled_from(list(SAGAS)))
+@given(document=VALUES, command=st.sampled_from(catalogue().commands))
 def test_arbitrary_documents_are_refused_or_start_sound(
     workdir: Path, document: Any, command: str
 ) -> None:
@@ -538,7 +539,7 @@ BREAKING: list[tuple[str, str, st.SearchStrategy[Any]]] = [
     ],
     *[
         (command, "correlation_id", st.text(min_size=129) | st.text(HIDDEN_CHARS, min_size=1))
-        for command in SAGAS
+        for command in catalogue().commands
     ],
     ("register", "correlation_id", st.text(" /#@é", min_size=1)),
     ("order", "payment_info.amount", TOO_PRECISE | TOO_LARGE | st.just(0)),

@@ -48,7 +48,8 @@ from models.registration import (
     preference_settings,
 )
 from models.status import SagaStatus, StepState, StepStatus
-from sagas.prepare import SAGAS, prepare
+from sagas.catalogue import saga
+from sagas.prepare import prepare
 from tests.workflows.registration_doubles import (
     FakeServices,
     RegistrationDoubles,
@@ -190,16 +191,16 @@ def test_same_registration(existing: dict[str, Any], same: bool) -> None:
 
 
 def test_workflow_id_is_derived_from_the_email_only() -> None:
-    saga = SAGAS["register"]
-    first = prepare(saga, SAMPLE)
+    registration = saga("register")
+    first = prepare(registration, SAMPLE)
     shouting = {**SAMPLE, "user_info": {**SAMPLE["user_info"], "email": "SARAH@GrowthCorp.com"}}
     renamed = {**SAMPLE, "user_info": {**SAMPLE["user_info"], "name": "S. Chen"}}
     other = {**SAMPLE, "user_info": {**SAMPLE["user_info"], "email": "sam@growthcorp.com"}}
     assert first.workflow_id.startswith("registration-")
     assert "sarah" not in first.workflow_id  # a digest: no address in ids or the UI
-    assert prepare(saga, shouting).workflow_id == first.workflow_id
-    assert prepare(saga, renamed).workflow_id == first.workflow_id
-    assert prepare(saga, other).workflow_id != first.workflow_id
+    assert prepare(registration, shouting).workflow_id == first.workflow_id
+    assert prepare(registration, renamed).workflow_id == first.workflow_id
+    assert prepare(registration, other).workflow_id != first.workflow_id
 
 
 def test_sample_is_the_spec_pro_plan() -> None:
@@ -215,17 +216,17 @@ def test_sample_is_the_spec_pro_plan() -> None:
 def test_invalid_input_names_every_violation() -> None:
     bad = {"user_info": {"email": "not-an-email", "name": "", "plan": "gold", "source": "fax"},
            "preferences": {"newsletter": "yes"}}  # fmt: skip
-    paths = {error.path for error in validate_input(SAGAS["register"].template().schema, bad)}
+    paths = {error.path for error in validate_input(saga("register").template().schema, bad)}
     assert paths == {
         "$.user_info.email", "$.user_info.name", "$.user_info.plan", "$.user_info.source",
         "$.preferences.newsletter",
     }  # fmt: skip
-    missing = validate_input(SAGAS["register"].template().schema, {"user_info": {}})
+    missing = validate_input(saga("register").template().schema, {"user_info": {}})
     assert {e.path for e in missing} == {"$.user_info.email", "$.user_info.name"}
 
 
 def test_config_is_a_diamond_with_the_spec_limits() -> None:
-    plan = build_plan(SAGAS["register"].template())
+    plan = build_plan(saga("register").template())
     assert plan.workflow == "user_registration"
     steps = {step.name: step for step in plan.steps}
     assert {name: step.depends_on for name, step in steps.items()} == {
@@ -245,7 +246,7 @@ def test_config_is_a_diamond_with_the_spec_limits() -> None:
 
 
 def test_service_urls_keep_each_service_path_under_the_override() -> None:
-    urls = service_urls(SAGAS["register"].template(), {"SAGA_SERVICES_URL": "http://h:9"})
+    urls = service_urls(saga("register").template(), {"SAGA_SERVICES_URL": "http://h:9"})
     assert urls == {
         "create_user_account": "http://h:9/users",
         "setup_billing_profile": "http://h:9/billing",
@@ -253,7 +254,7 @@ def test_service_urls_keep_each_service_path_under_the_override() -> None:
         "send_welcome_sequence": "http://h:9/notifications",
         "update_user_status": "http://h:9/users",
     }
-    one = service_urls(SAGAS["register"].template(), {"SAGA_URL_SETUP_BILLING_PROFILE": "http://b"})
+    one = service_urls(saga("register").template(), {"SAGA_URL_SETUP_BILLING_PROFILE": "http://b"})
     assert one["setup_billing_profile"] == "http://b"
     assert one["create_user_account"] == "http://127.0.0.1:8700/users"
 

@@ -13,24 +13,25 @@ from typing import Any
 import pytest
 
 from plumbing.keys import ID_SECRET_VAR, id_secret
-from sagas.prepare import SAGAS, prepare
+from sagas.catalogue import saga
+from sagas.prepare import prepare
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_template_is_cached_until_the_file_changes(tmp_path: Path) -> None:
     config = tmp_path / "order.yaml"
-    shutil.copy(SAGAS["order"].config, config)
-    saga = dataclasses.replace(SAGAS["order"], config=config)
+    shutil.copy(saga("order").config, config)
+    order = dataclasses.replace(saga("order"), config=config)
 
-    first = saga.template("development")
-    assert saga.template("development") is first
-    assert saga.template("production") is not first
+    first = order.template("development")
+    assert order.template("development") is first
+    assert order.template("production") is not first
 
     config.write_text(config.read_text().replace("version: 1.0.0", "version: 1.0.1", 1))
     stat = config.stat()
     os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-    changed = saga.template("development")
+    changed = order.template("development")
     assert changed is not first
     assert changed.version == "1.0.1"
 
@@ -44,7 +45,7 @@ def test_registration_ids_are_keyed_digests_nobody_can_compute_from_an_email(
     def registration_id(secret: str, data: dict[str, Any]) -> str:
         monkeypatch.setenv(ID_SECRET_VAR, secret)
         id_secret.cache_clear()
-        return prepare(SAGAS["register"], data).workflow_id
+        return prepare(saga("register"), data).workflow_id
 
     try:
         ours = registration_id("one secret", sample)

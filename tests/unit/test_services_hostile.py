@@ -92,6 +92,12 @@ def _samples(seed: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
             "items": [{"product_id": 2, "quantity": 1}],
         },
         ("POST", "/inventory/reservations/{reservation_id}/release"): {},
+        ("POST", "/inventory/restocks"): {
+            "order_id": "o-3",
+            "return_id": "ret-1",
+            "items": [{"product_id": 2, "quantity": 1}],
+        },
+        ("POST", "/inventory/restocks/{restock_id}/reverse"): {},
         ("POST", "/payments/charges"): {**CARD, "description": "d", "metadata": {}},
         ("POST", "/payments/refunds"): {
             "charge_id": seed["charge_id"],
@@ -176,17 +182,22 @@ def assert_error_shape(response: httpx.Response) -> None:
 
 
 async def _seed(client: httpx.AsyncClient) -> dict[str, str]:
-    """Create what the path parameters name: a charge, a reservation, a user, an order."""
+    """Create what the path parameters name: a charge, a reservation, a restock, a user,
+    an order."""
     charge = await client.post("/payments/charges", json=CARD, headers={"Idempotency-Key": "k"})
     reserve = {"order_id": "o-seed", "product_id": 1, "quantity": 1}
     reservation = await client.post("/inventory/reservations", json=reserve)
+    line = {"product_id": 1, "quantity": 1}
+    put_back = {"order_id": "o-seed", "return_id": "ret-seed", "items": [line]}
+    restock = await client.post("/inventory/restocks", json=put_back)
     user = await client.post("/users", json={"email": "seed@example.com", "name": "Seed"})
     order = await client.post("/orders", json=ORDER)
-    created = [charge, reservation, user, order]
+    created = [charge, reservation, restock, user, order]
     assert [r.status_code for r in created] == [201] * len(created)
     return {
         "charge_id": charge.json()["id"],
         "reservation_id": reservation.json()["reservation_id"],
+        "restock_id": restock.json()["restocks"][0]["restock_id"],
         "user_id": user.json()["id"],
         "order_id": str(order.json()["order_id"]),
         "product_id": "1",

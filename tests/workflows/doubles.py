@@ -104,8 +104,7 @@ class OrderDoubles:
             activity.heartbeat()
             await asyncio.sleep(0.05)
 
-    @activity.defn(name="validate_cart")
-    @step_activity
+    @step_activity("validate_cart")
     async def validate_cart(self, arg: ValidateCartInput) -> CartValidation:
         await self._enter()
         prices = {1: Decimal("29.99"), 2: Decimal("49.99")}
@@ -131,8 +130,7 @@ class OrderDoubles:
             validated_at=NOW,
         )
 
-    @activity.defn(name="process_payment")
-    @step_activity
+    @step_activity("process_payment")
     async def process_payment(self, arg: ProcessPaymentInput) -> PaymentResult:
         await self._enter()
         assert arg.amount_due is not None
@@ -145,8 +143,7 @@ class OrderDoubles:
             processed_at=NOW,
         )
 
-    @activity.defn(name="update_inventory")
-    @step_activity
+    @step_activity("update_inventory")
     async def update_inventory(self, arg: UpdateInventoryInput) -> InventoryResult:
         await self._enter()
         items = arg.validated_items or []
@@ -175,8 +172,7 @@ class OrderDoubles:
             updated_at=NOW,
         )
 
-    @activity.defn(name="create_order")
-    @step_activity
+    @step_activity("create_order")
     async def create_order(self, arg: CreateOrderInput) -> OrderResult:
         await self._enter()
         self.order_created = True
@@ -190,26 +186,22 @@ class OrderDoubles:
             estimated_delivery="November 29, 2026",
         )
 
-    @activity.defn(name="send_confirmation")
-    @step_activity
+    @step_activity("send_confirmation")
     async def send_confirmation(self, arg: SendConfirmationInput) -> ConfirmationResult:
         await self._enter()
         return ConfirmationResult(recipient="x@example.com", sent_at=NOW, message_id="msg_1")
 
-    @activity.defn(name="refund_payment")
-    @step_activity
+    @step_activity("refund_payment")
     async def refund_payment(self, arg: RefundPaymentInput) -> CompensationResult:
         await self._enter()
         return CompensationResult(status="refunded")
 
-    @activity.defn(name="release_inventory")
-    @step_activity
+    @step_activity("release_inventory")
     async def release_inventory(self, arg: ReleaseInventoryInput) -> CompensationResult:
         await self._enter()
         return CompensationResult(status="released")
 
-    @activity.defn(name="cancel_order")
-    @step_activity
+    @step_activity("cancel_order")
     async def cancel_order(self, arg: CancelOrderInput) -> CompensationResult:
         """An order exists only once create_order has succeeded."""
         await self._enter()

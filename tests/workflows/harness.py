@@ -9,7 +9,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from adapter.models import TaskTemplate
-from sagas.prepare import SAGAS, prepare
+from sagas.catalogue import catalogue
+from sagas.prepare import prepare
 from sagas.worker import make_worker
 
 
@@ -26,10 +27,10 @@ async def saga_started(
 ) -> AsyncIterator[WorkflowHandle[Any, Any]]:
     """A worker with ``activities`` on ``task_queue`` and one ``saga`` started on it, its
     input validated and its plan resolved exactly as ``starter.py`` does."""
-    prepared = prepare(SAGAS[saga], data, workflow_id=workflow_id, template=template)
+    prepared = prepare(catalogue()[saga], data, workflow_id=workflow_id, template=template)
     async with make_worker(client, task_queue, activities):
         handle = await client.start_workflow(
-            prepared.saga.workflow.run,  # type: ignore[attr-defined]
+            prepared.saga.workflow_type,
             prepared.request,
             id=prepared.workflow_id,
             task_queue=task_queue,

@@ -25,7 +25,7 @@ from temporalio import activity
 from activities.client import ServiceClient
 from activities.registration import RegistrationActivities
 from adapter.urls import service_urls
-from sagas.prepare import SAGAS
+from sagas.catalogue import saga
 
 BASE_URL = "http://services.test"
 NOW = "2026-11-22T10:00:00.000000+00:00"
@@ -223,7 +223,7 @@ class RegistrationDoubles:
     def __init__(self, services: FakeServices | None = None) -> None:
         self.services = services or FakeServices()
         self.http = httpx.AsyncClient(transport=httpx.MockTransport(self.services.handle))
-        urls = service_urls(SAGAS["register"].template(), {"SAGA_SERVICES_URL": BASE_URL})
+        urls = service_urls(saga("register").template(), {"SAGA_SERVICES_URL": BASE_URL})
         self.activities = RegistrationActivities(ServiceClient(self.http, urls))
 
     def all(self) -> list[Any]:

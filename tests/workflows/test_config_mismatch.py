@@ -16,11 +16,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.outcomes import retryable
+from models.order import OrderRequest
 from models.plan import SagaPlan, StepPlan
-from models.requests import OrderRequest
 from models.status import SagaState, StepState
+from sagas.catalogue import saga
 from sagas.lifecycle import final_status
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from sagas.worker import make_worker
 from tests.workflows.doubles import OrderDoubles, always
 
@@ -29,7 +30,7 @@ SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
 
 
 def _plan_with(changes: dict[str, dict[str, str]]) -> SagaPlan:
-    plan = prepare(SAGAS["order"], SAMPLE).plan
+    plan = prepare(saga("order"), SAMPLE).plan
     steps: list[StepPlan] = [
         step.model_copy(update=changes.get(step.name, {})) for step in plan.steps
     ]

@@ -29,8 +29,9 @@ from models.status import (
     StepState,
 )
 from plumbing.converter import data_converter
+from sagas.catalogue import saga
 from sagas.lifecycle import final_status, query_status
-from sagas.prepare import SAGAS, prepare
+from sagas.prepare import prepare
 from tests.conftest import _test_server_binary
 from tests.workflows.doubles import NOW, OrderDoubles, always, fail_times
 from tests.workflows.harness import saga_started
@@ -388,7 +389,7 @@ async def test_unanswered_intervention_times_out_and_compensates(
     ts_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     doubles = inventory_down()
-    timeout = prepare(SAGAS["order"], SAMPLE).plan.intervention_timeout_seconds
+    timeout = prepare(saga("order"), SAMPLE).plan.intervention_timeout_seconds
     async with started(ts_env, doubles, task_queue) as handle:
         status = await wait_until(ts_env, handle, awaiting)
         assert status.intervention is not None
