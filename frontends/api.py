@@ -4,9 +4,9 @@ A start (``POST`` to each saga's ``api_path``: ``/orders``, ``/registrations``, 
 the body under the limits of a request file (``sagas/inputs.py``) and checks it with the
 CLI's ``prepare``; listing, status, answers and cancellation are ``sagas/operations.py``.
 The API talks only to Temporal, connecting on first use: it starts, and ``/health/ready``
-says 503, while Temporal is down. It decodes payloads with the project's keyring, so its answers hold customer data:
-keep it on loopback (the default) or require a token. ``/openapi.json`` is generated from
-the routes below and the models they take and return.
+says 503, while Temporal is down. It decodes payloads with the project's keyring, so its
+answers hold customer data: keep it on loopback (the default) or require a token.
+``/openapi.json`` is generated from the routes below and the models they take and return.
 """
 
 from __future__ import annotations
