@@ -2,6 +2,7 @@
 
     python starter.py order FILE.json [--id ID] [--wait] [--json]
     python starter.py register FILE.json [--id ID] [--wait] [--json]
+      (one start command per saga of the catalogue; --saga-module MODULE adds a package's)
     python starter.py list [--state S] [--saga order|registration] [--limit N] [--json]
     python starter.py status ID [--json] [--watch]
     python starter.py intervene ID retry|resolve|compensate|fail [--result JSON]
@@ -25,6 +26,7 @@ import json
 import os
 import sys
 import textwrap
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -58,8 +60,8 @@ from plumbing.connection import (
 from plumbing.converter import data_converter
 from plumbing.logs import configure_logging
 from plumbing.shutdown import exit_now
-from sagas.catalogue import catalogue
-from sagas.descriptor import SagaDescriptor
+from sagas.catalogue import add_module_option, catalogue, use_module_options
+from sagas.descriptor import SagaDescriptor, SagaModuleError
 from sagas.inputs import InputError, listed, parse_request, read_request
 from sagas.lifecycle import start_saga
 from sagas.operations import (
@@ -198,6 +200,7 @@ def _global_options(address: str, namespace: str, task_queue: str, env: str | No
     options.add_argument("--namespace", default=namespace, help="[TEMPORAL_NAMESPACE]")
     options.add_argument("--task-queue", default=task_queue, help="[TEMPORAL_TASK_QUEUE]")
     options.add_argument("--env", default=env, help="config environment overlay [SAGA_ENV]")
+    add_module_option(options, [] if env is None else argparse.SUPPRESS)
     return options
 
 
@@ -321,12 +324,13 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
         "Print each step's dependencies, attempts, timeout, backoff, strategies and saga"
         " policy, as a request would run with them.",
     )  # fmt: skip
-    show.add_argument("name", help="order, register, a config name, or a YAML file")
+    show.add_argument("name", help="a saga (order, register, ...), a config name, or a YAML file")
     show.add_argument("--input", help="a request JSON file, to apply its context overrides")
     demo = command(
-        commands, "demo", "run both sagas on an embedded dev server", cli_help.DEMO,
+        commands, "demo", "run every saga's samples on an embedded dev server", cli_help.DEMO,
         "Start a Temporal dev server, the services, the codec server, the API and a worker;"
-        " run a good order, a declined one and a registration; print each status."
+        " run every saga's samples (a good order, a declined one, a registration, and"
+        " those of each --saga-module); print each status."
         " A taken port is replaced by a free one (0: any free port).",
     )  # fmt: skip
     demo.add_argument("--keep-running", action="store_true")
@@ -416,18 +420,62 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {
-    "list": cmd_list,
-    "status": cmd_status,
-    "intervene": cmd_intervene,
-    "cancel": cmd_cancel,
+def cmd_config(args: argparse.Namespace) -> int:
+    run = cmd_config_validate if args.config_command == "validate" else cmd_config_show
+    return run(args)
+
+
+def cmd_demo(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    from frontends.demo import run_demo  # the demo's processes: imported only for it
+
+    args.data_dir = Path(args.data_dir).absolute()
+    return asyncio.run(run_demo(args, settings))
+
+
+def cmd_codec_key(args: argparse.Namespace) -> int:
+    print(new_key_line())
+    return EXIT_OK
+
+
+Command = Callable[[argparse.Namespace, TemporalSettings], int]
+
+
+def _on_loop(
+    run: Callable[[argparse.Namespace, TemporalSettings], Coroutine[Any, Any, int]],
+) -> Command:
+    return lambda args, settings: asyncio.run(run(args, settings))
+
+
+def _local(run: Callable[[argparse.Namespace], int]) -> Command:
+    """A command that needs no Temporal settings."""
+    return lambda args, _settings: run(args)
+
+
+COMMANDS: dict[str, Command] = {
+    "list": _on_loop(cmd_list),
+    "status": _on_loop(cmd_status),
+    "intervene": _on_loop(cmd_intervene),
+    "cancel": _on_loop(cmd_cancel),
+    "api": cmd_api,
+    "config": _local(cmd_config),
+    "demo": cmd_demo,
+    "codec-server": _local(cmd_codec_server),
+    "codec-key": _local(cmd_codec_key),
 }
+"""Every command but the start commands, which are one per saga (``cmd_start``)."""
+WITHOUT_KEYRING = {"codec-key"}
+"""Commands that run without the encryption keyring (every other checks it first)."""
+
+
+def command_for(name: str) -> Command:
+    return COMMANDS.get(name) or _on_loop(cmd_start)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         defaults = TemporalSettings.from_env()
-    except ConnectionSettingsError as err:
+        use_module_options(argv)
+    except (ConnectionSettingsError, SagaModuleError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INVALID
     args = build_parser(defaults).parse_args(argv)
@@ -436,26 +484,12 @@ def main(argv: list[str] | None = None) -> int:
         defaults, address=args.address, namespace=args.namespace, task_queue=args.task_queue
     )
     try:
-        if args.command == "codec-key":
-            print(new_key_line())
-            return EXIT_OK
-        data_converter()  # a keyring that cannot be used is a user error, before anything
-        if args.command == "codec-server":
-            return cmd_codec_server(args)
-        if args.command == "api":
-            return cmd_api(args, settings)
-        if args.command == "config":
-            run = cmd_config_validate if args.config_command == "validate" else cmd_config_show
-            return run(args)
-        if args.command == "demo":
-            from frontends.demo import run_demo
-
-            args.data_dir = Path(args.data_dir).absolute()
-            return asyncio.run(run_demo(args, settings))
-        if args.command in COMMANDS:
-            return asyncio.run(COMMANDS[args.command](args, settings))
-        return asyncio.run(cmd_start(args, settings))
-    except (UserError, InputError, ConfigError, CodecError, OperationError) as err:
+        if args.command not in WITHOUT_KEYRING:
+            data_converter()  # a keyring that cannot be used is a user error, before anything
+        return command_for(args.command)(args, settings)
+    except (
+        UserError, InputError, ConfigError, CodecError, OperationError, SagaModuleError
+    ) as err:  # fmt: skip
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INVALID
     except TemporalUnreachable as err:

@@ -1,7 +1,11 @@
 """Run saga workers: every saga's workflows and activities on one task queue.
 
     python worker.py [--address HOST:PORT] [--namespace NS] [--task-queue Q]
-                     [--processes N] [--metrics-port P] [--runner sandboxed|unsandboxed] ...
+                     [--processes N] [--metrics-port P] [--runner sandboxed|unsandboxed]
+                     [--saga-module MODULE ...] ...
+
+Every saga of the catalogue is hosted: the built-in ones and those of each saga module
+named with ``--saga-module`` or SAGA_MODULES (comma-separated).
 
 Connection defaults come from TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE
 (default) and TEMPORAL_TASK_QUEUE (sagas); worker settings from the SAGA_WORKER_*
@@ -30,6 +34,8 @@ from plumbing.converter import data_converter
 from plumbing.logs import configure_logging
 from plumbing.shutdown import exit_now, until_stopped
 from plumbing.worker_settings import WorkerSettings
+from sagas.catalogue import add_module_option, check_code, use_modules
+from sagas.descriptor import SagaModuleError
 from sagas.worker import activities_for, make_worker, service_client
 
 log = structlog.get_logger("worker")
@@ -58,7 +64,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[TemporalSettings, WorkerS
     except ValueError as err:
         parser.error(str(err))
     WorkerSettings.add_arguments(parser, worker_defaults)
+    add_module_option(parser, [])
     args = parser.parse_args(argv)
+    try:
+        check_code(use_modules(args.saga_module))
+    except SagaModuleError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     try:
         worker = WorkerSettings.from_arguments(args)
     except ValueError as err:
@@ -96,7 +108,7 @@ def serve(settings: TemporalSettings, worker_settings: WorkerSettings) -> int:
     """Run one worker process until it is told to stop."""
     try:
         worker_settings.run(run(settings, worker_settings))
-    except ConfigError as err:
+    except (ConfigError, SagaModuleError) as err:
         log.error("config_error", error=str(err))
         return 2
     except RuntimeError as err:

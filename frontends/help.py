@@ -18,7 +18,9 @@ EXIT_INVALID: Final = 2
 EXIT_UNREACHABLE: Final = 3
 WIDTH: Final = 88
 UNREACHABLE: Final = {EXIT_UNREACHABLE: "Temporal cannot be reached at --address"}
-ANYWHERE: Final = "--address, --namespace, --task-queue and --env go before or after the command."
+ANYWHERE: Final = (
+    "--address, --namespace, --task-queue, --env and --saga-module go before or after the command."
+)
 
 
 class Parser(argparse.ArgumentParser):

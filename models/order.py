@@ -238,7 +238,12 @@ SEND_CONFIRMATION = Step(
     "send_confirmation", ConfirmationResult, reads=(VALIDATE_CART, CREATE_ORDER)
 )
 ORDER_STEPS = Steps(
-    VALIDATE_CART, PROCESS_PAYMENT, UPDATE_INVENTORY, CREATE_ORDER, SEND_CONFIRMATION
+    VALIDATE_CART,
+    PROCESS_PAYMENT,
+    UPDATE_INVENTORY,
+    CREATE_ORDER,
+    SEND_CONFIRMATION,
+    compensations=("refund_payment", "release_inventory", "cancel_order"),
 )
 
 

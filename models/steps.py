@@ -49,9 +49,11 @@ class StepDeclarationError(ValueError):
 
 
 class Steps:
-    """A saga's steps, in declaration order, and what is derived from them."""
+    """A saga's steps, in declaration order, and what is derived from them; with the names
+    of the compensation activities its code provides (a config's ``saga.compensation``
+    names one of them)."""
 
-    def __init__(self, *steps: Step[Any]) -> None:
+    def __init__(self, *steps: Step[Any], compensations: tuple[str, ...] = ()) -> None:
         names = [step.name for step in steps]
         if len(set(names)) != len(names):
             raise StepDeclarationError(f"a step is declared twice: {names}")
@@ -60,6 +62,7 @@ class Steps:
             if unknown:
                 raise StepDeclarationError(f"{step.name} reads undeclared steps: {unknown}")
         self._steps: dict[str, Step[Any]] = {step.name: step for step in steps}
+        self.compensations = compensations
 
     def __iter__(self) -> Iterator[Step[Any]]:
         return iter(self._steps.values())
@@ -83,6 +86,15 @@ class Steps:
     def activities(self) -> dict[str, str]:
         """Each step's activity name, by step name."""
         return {name: step.activity for name, step in self._steps.items()}
+
+    @property
+    def provided(self) -> dict[str, type[BaseModel] | None]:
+        """Every activity the saga's code must provide, with the result model of those that
+        run a step (a compensation's result is its own business): what its activity class
+        is checked against when a worker starts."""
+        provided: dict[str, type[BaseModel] | None] = dict.fromkeys(self.compensations)
+        provided.update({step.activity: step.result for step in self._steps.values()})
+        return provided
 
     def readers_of(self, name: str) -> list[str]:
         """The steps that read ``name``'s result."""

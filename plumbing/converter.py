@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from pydantic_core import SchemaSerializer, core_schema
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
@@ -25,12 +26,15 @@ from temporalio.converter import (
 
 from plumbing.codec import EncryptionCodec, Keyring
 
+_ANY = SchemaSerializer(core_schema.any_schema())
+"""Serialises whatever it is given by its runtime type, as the SDK's converter does."""
+
 
 class CompactJSONPayloadConverter(PydanticJSONPlainPayloadConverter):
     """Pydantic's JSON converter, leaving out every model field equal to its default."""
 
     def to_payload(self, value: Any) -> Payload | None:
-        data = self._schema_serializer.to_json(value, exclude_defaults=True)
+        data = _ANY.to_json(value, exclude_defaults=True)
         return Payload(metadata={"encoding": self.encoding.encode()}, data=data)
 
 

@@ -28,6 +28,8 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from plumbing.sdk import ACTIVITY_WORKER_LOGGER
+
 LOG_FORMAT_VAR = "SAGA_LOG_FORMAT"
 LOG_LEVEL_VAR = "SAGA_LOG_LEVEL"
 CORE_LOGGER = "temporalio.core"
@@ -146,5 +148,5 @@ def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
     # The SDK logs every failed attempt with a traceback; our step wrapper already logs it
     # once, with workflow id, step, attempt and correlation id.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
-    logging.getLogger("temporalio.worker._activity").setLevel(logging.ERROR)
+    logging.getLogger(ACTIVITY_WORKER_LOGGER).setLevel(logging.ERROR)
     Runtime.set_default(_forwarding_runtime(), error_if_already_set=False)

@@ -10,9 +10,11 @@ same sagas.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from sagas.descriptor import SagaDescriptor, SagaModuleError
 
@@ -113,3 +115,31 @@ def catalogue() -> Catalogue:
 def saga(name: str) -> SagaDescriptor:
     """The saga with this command or kind (``order``, ``register``, ``registration``)."""
     return catalogue()[name]
+
+
+def add_module_option(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """``--saga-module MODULE`` (repeatable), the same on every command."""
+    parser.add_argument(
+        "--saga-module",
+        action="append",
+        default=default,
+        metavar="MODULE",
+        help="also host the sagas of this module (repeatable) [SAGA_MODULES, comma-separated]",
+    )
+
+
+def use_module_options(argv: Sequence[str] | None) -> Catalogue:
+    """The catalogue for a command line: its ``--saga-module`` options, read before the
+    rest (the sagas decide which commands there are), plus ``SAGA_MODULES``."""
+    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    add_module_option(early, [])
+    known, _ = early.parse_known_args(argv)
+    return use_modules(known.saga_module)
+
+
+def check_code(sagas: Catalogue) -> None:
+    """Import every saga's workflow and steps now: a reference that does not resolve is
+    one line when a worker starts, not a failure later."""
+    for saga in sagas:
+        saga.workflow_class()
+        saga.step_set()

@@ -26,13 +26,11 @@ from sagas.descriptor import SagaDescriptor
 
 def code_problems(saga: SagaDescriptor, template: TaskTemplate) -> list[ConfigError]:
     """Where ``template`` does not fit the saga's code: a step the code lacks or the config
-    lacks, an activity the code lacks, a result the workflow would misread, a step ordered
-    before a step whose result it reads. Empty when it fits: a workflow given such a config
-    could only fail, so nothing starts with one."""
-    from activities.base import step_results
-
+    lacks, a compensation activity the code lacks, a step ordered before a step whose
+    result it reads (from the saga's declared steps: no activity code is imported). Empty
+    when it fits: a workflow given such a config could only fail, so nothing starts."""
     steps = saga.step_set()
-    provided = step_results(saga.activities_class())
+    provided = steps.provided
     problems: list[ConfigError] = []
 
     def problem(message: str, step: str | None, key: str) -> None:
@@ -47,13 +45,6 @@ def code_problems(saga: SagaDescriptor, template: TaskTemplate) -> list[ConfigEr
                 "name",
             )
             continue
-        declared = steps[step.name]
-        if provided.get(declared.activity) is not declared.result:
-            problem(
-                f"no activity {declared.activity!r} returning {declared.result.__name__}",
-                step.name,
-                "name",
-            )
         undo = step.saga.compensation
         if undo is not None and undo not in provided:
             known = ", ".join(sorted(provided))

@@ -10,11 +10,12 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.base import step_results
 from activities.client import DEFAULT_HTTP_TIMEOUT, ServiceClient
 from adapter.urls import service_urls
 from plumbing.worker_settings import WorkerSettings
 from sagas.catalogue import catalogue
-from sagas.descriptor import SagaModuleError
+from sagas.descriptor import SagaDescriptor, SagaModuleError
 
 
 def service_client(http: httpx.AsyncClient) -> ServiceClient:
@@ -26,12 +27,39 @@ def service_client(http: httpx.AsyncClient) -> ServiceClient:
     return ServiceClient(http, urls, timeout)
 
 
+def check_activities(saga: SagaDescriptor) -> None:
+    """The saga's activity class provides exactly the activities its steps declare, each
+    step's returning the step's result model; SagaModuleError says where it does not."""
+    declared = saga.step_set().provided
+    provided = step_results(saga.activities_class())
+    missing = sorted(declared.keys() - provided.keys())
+    extra = sorted(provided.keys() - declared.keys())
+    wrong = sorted(
+        name
+        for name, model in declared.items()
+        if model is not None and name in provided and provided[name] is not model
+    )
+    problems = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (
+            ("declared but not provided", missing),
+            ("provided but not declared", extra),
+            ("returning another model than their step's", wrong),
+        )
+        if names
+    ]
+    if problems:
+        raise SagaModuleError(f"{saga.activities} does not fit {saga.steps}: {'; '.join(problems)}")
+
+
 def activities_for(client: ServiceClient) -> list[Any]:
-    """Every saga's activities, bound to ``client``. Activity names share one task queue,
-    so a name two sagas both use is refused (a saga package namespaces its own)."""
+    """Every saga's activities, bound to ``client``, each class checked against its saga's
+    declared steps. Activity names share one task queue, so a name two sagas both use is
+    refused (a saga package namespaces its own)."""
     found: list[Any] = []
     owner: dict[str, str] = {}
     for saga in catalogue():
+        check_activities(saga)
         for bound in saga.activities_class()(client).all():
             name = getattr(bound, "__saga_activity_name__", "")
             if name in owner:

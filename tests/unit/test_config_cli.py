@@ -200,3 +200,31 @@ def test_a_compensation_the_code_does_not_have_is_refused(
         f"error: {config}: step 'process_payment': key 'saga.compensation': "
         "no activity 'refund_paymnt' to compensate with" in out
     )
+
+
+def test_a_step_ordered_before_a_result_it_reads_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """create_order reads the payment and the reservations: ordered after validate_cart
+    alone, it could run before them. The check reads the steps' declarations."""
+    config = _order_config_with(
+        tmp_path, "depends_on_step: update_inventory", "depends_on_step: validate_cart"
+    )
+    code, out = run(capsys, "config", "validate", str(config))
+    assert code == 2
+    assert (
+        f"error: {config}: step 'create_order': key 'depends_on_step': reads the result of"
+        " process_payment, update_inventory, but depends_on_step does not order it after them"
+        in out
+    )
+    sample = json.loads((ROOT / "examples" / "order_sample.json").read_text())
+    with pytest.raises(ConfigErrors, match="does not order it after"):
+        prepare(saga("order"), sample, template=load_template(config))
+
+
+def test_an_order_through_other_steps_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    """Tasker's own order config orders create_order after update_inventory only, which
+    comes after the payment: transitively after everything create_order reads."""
+    code, out = run(capsys, "config", "validate", str(REFERENCE / "order_processing_handler.yaml"))
+    assert code == 0
+    assert "checked against the order saga's code" in out
