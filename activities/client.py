@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.outcomes import DEFAULT_RATE_LIMIT_DELAY, raise_for_response, transport_error
-from activities.step import current_workflow_id
+from activities.step import current_step, current_workflow_id
 from models.events import SERVICE_CALL_COMPLETED, SERVICE_CALL_FAILED, SERVICE_CALL_STARTED
 
 log = structlog.get_logger("activities.http")
@@ -91,12 +91,11 @@ class ServiceClient:
         step: str | None = None,
     ) -> httpx.Response:
         """``step`` picks the service URL (default: this activity's step; compensations
-        name the step they undo)."""
-        info = activity.info()
-        step = step or info.activity_type
-        key = f"{current_workflow_id()}:{info.activity_type}" + (
-            f":{key_suffix}" if key_suffix else ""
-        )
+        name the step they undo). The idempotency key is the saga's and this activity's
+        step's (a compensation's: its own activity name)."""
+        own = current_step()
+        step = step or own
+        key = f"{current_workflow_id()}:{own}" + (f":{key_suffix}" if key_suffix else "")
         url = self.base_url(step) + path
         headers = {"X-Correlation-ID": correlation_id, "Idempotency-Key": key}
         call = log.bind(method=method, url=url, idempotency_key=key)

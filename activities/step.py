@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +30,15 @@ class HasCorrelation(Protocol):
 
 S = TypeVar("S")
 I = TypeVar("I", bound=HasCorrelation)  # noqa: E741
+
+
+_STEP: contextvars.ContextVar[str] = contextvars.ContextVar("saga_step")
+
+
+def current_step() -> str:
+    """The step this activity runs (its declared name, whatever the activity's name), or
+    the compensation's activity name: what its service URL and idempotency key go by."""
+    return _STEP.get(activity.info().activity_type)
 
 
 def current_workflow_id() -> str:
@@ -180,7 +190,7 @@ def step_activity(
     def decorate(
         fn: Callable[[S, I], Awaitable[BaseModel]],
     ) -> Callable[..., Awaitable[StepOutput]]:
-        run = _enveloped(fn)
+        run = _enveloped(fn, step if isinstance(step, str) else step.name)
         result_model = getattr(run, STEP_RESULT_ATTRIBUTE)
         if isinstance(step, Step) and result_model is not step.result:
             raise TypeError(
@@ -194,9 +204,10 @@ def step_activity(
 
 
 def _enveloped(
-    fn: Callable[[S, I], Awaitable[BaseModel]],
+    fn: Callable[[S, I], Awaitable[BaseModel]], step_name: str
 ) -> Callable[..., Awaitable[StepOutput]]:
-    """The activity around ``fn``: log context, attempt envelope, error shape, retry rules."""
+    """The activity around ``fn`` for ``step_name``: log context, attempt envelope, error
+    shape, retry rules."""
     annotations: dict[str, Any] = typing.get_type_hints(fn)
     input_model: type[BaseModel] = annotations["arg"]
 
@@ -214,6 +225,7 @@ def _enveloped(
             correlation_id=arg.correlation_id,
         ):
             failures = earlier_failures(info)
+            _STEP.set(step_name)  # the activity runs in a task of its own: no reset needed
             try:
                 async with _heartbeating(failures):
                     result = await fn(self, arg)
