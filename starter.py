@@ -1,12 +1,15 @@
 """Start sagas, find them, read their status, answer or cancel them; run the demo or the API.
 
-    python starter.py order FILE.json [--id ID] [--wait] [--json]
-    python starter.py register FILE.json [--id ID] [--wait] [--json]
+    python starter.py order FILE.json [--id ID | --idempotency-key KEY] [--wait] [--json]
+    python starter.py register FILE.json [--id ID | --idempotency-key KEY] [--wait] [--json]
       (one start command per saga of the catalogue; --saga-module MODULE adds a package's)
     python starter.py list [--state S] [--saga order|registration] [--limit N] [--json]
     python starter.py status ID [--json] [--watch]
     python starter.py intervene ID retry|resolve|compensate|fail [--result JSON]
     python starter.py cancel ID [--wait] [--json]
+    python starter.py rerun ID [--file FIXED.json] [--wait] [--json]
+    python starter.py terminate ID --yes [--reason R] [--json]
+    python starter.py completion bash|zsh
     python starter.py api [--host H] [--port N] [--token T]
     python starter.py config validate FILE... | config show NAME [--env ENV] [--input FILE]
     python starter.py demo [--keep-running] [--data-dir DIR] [--temporal-port N] ...
@@ -22,6 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import getpass
+import importlib.metadata
 import json
 import os
 import sys
@@ -30,6 +36,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import WorkflowHandle
 
 from adapter.errors import ConfigError, problems_of
 from adapter.loader import load_template
@@ -40,8 +49,11 @@ from frontends.api import DEFAULT_PORT as API_PORT
 from frontends.api import TOKEN_VAR as API_TOKEN_VAR
 from frontends.api import SagaApi
 from frontends.codec_server import DEFAULT_UI_ORIGINS, codec_app, serve
+from frontends.completion import bash_script, zsh_script
 from frontends.help import (
+    EXIT_CLOSED,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
     EXIT_UNREACHABLE,
@@ -50,6 +62,7 @@ from frontends.help import (
 )
 from frontends.report import render_sagas, render_status
 from models.status import InterventionAction, InterventionRequest, SagaState, SagaStatus
+from models.times import use_local_time
 from plumbing.codec import CodecError, new_key_line
 from plumbing.connection import (
     ConnectionSettingsError,
@@ -62,25 +75,55 @@ from plumbing.logs import configure_logging
 from plumbing.shutdown import exit_now
 from sagas.catalogue import add_module_option, catalogue, use_module_options
 from sagas.descriptor import SagaDescriptor, SagaModuleError
+from sagas.identity import IdentityError, IdentitySource, dedup_window, describe_window
 from sagas.inputs import InputError, listed, parse_request, read_request
-from sagas.lifecycle import start_saga
+from sagas.lifecycle import Submission, start_saga
 from sagas.operations import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     OperationError,
-    SagaList,
     SagaQuery,
     cancel,
     intervene,
     list_sagas,
+    rerun,
     saga_status,
+    terminate,
 )
-from sagas.prepare import InvalidInput, code_problems, prepare, saga_running
-from sagas.progress import attempt_lines, outcome
+from sagas.prepare import (
+    InvalidInput,
+    Prepared,
+    code_problems,
+    field_errors,
+    prepare,
+    saga_running,
+)
+from sagas.progress import outcome
+
+OPERATOR_VAR = "SAGA_OPERATOR"
 
 
 class UserError(Exception):
     """A mistake the user can fix; printed as one line, never a stack trace."""
+
+
+class LeftRunning(Exception):
+    """Ctrl-C while following a saga: the saga keeps running; the message says how to
+    follow it again."""
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(
+            f"interrupted: {workflow_id} keeps running; follow it with:"
+            f" python starter.py status {workflow_id} --watch"
+        )
+
+
+async def follow(handle: WorkflowHandle[Any, Any], as_json: bool) -> SagaStatus:
+    """The saga's final status, its progress printed meanwhile (not with ``--json``)."""
+    try:
+        return await outcome(handle, None if as_json else sys.stdout)
+    except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels the command's task
+        raise LeftRunning(handle.id) from None
 
 
 def read_json(path: str) -> Any:
@@ -99,31 +142,114 @@ def exit_code(status: SagaStatus) -> int:
 async def cmd_start(args: argparse.Namespace, settings: TemporalSettings) -> int:
     saga = catalogue()[args.command]
     data = read_json(args.file)
+    key = (args.idempotency_key, "--idempotency-key") if args.idempotency_key is not None else None
     try:
-        prepared = prepare(saga, data, workflow_id=args.id, environment=args.env)
+        prepared = prepare(
+            saga, data, workflow_id=args.id, environment=args.env, idempotency_key=key
+        )
+        submission = await start_saga(await connect(settings), prepared, settings.task_queue)
     except InvalidInput as invalid:
         print(f"{args.file}: invalid input, nothing started:", file=sys.stderr)
         for line in listed(invalid.errors):
             print(f"  {line}", file=sys.stderr)
         return EXIT_INVALID
-    client = await connect(settings)
-    handle, started = await start_saga(client, prepared, settings.task_queue)
-    verb = "started" if started else "already submitted (same request), attached to"
+    return await _follow_submission(args, submission, _submitted_line(prepared, submission))
+
+
+def _submitted_line(prepared: Prepared, submission: Submission) -> str:
+    """``started ID``, or which saga a duplicate is, why, and its state."""
+    if submission.started:
+        return f"started {submission.workflow_id}"
+    why = {
+        IdentitySource.ID: "the same --id",
+        IdentitySource.RULE: f"the {prepared.saga.kind} saga's identity rule",
+        IdentitySource.KEY: f"the same idempotency key ({prepared.identity.key_name})",
+        IdentitySource.REQUEST: "the same request within the"
+        f" {describe_window(dedup_window())} dedup window",
+    }[prepared.identity.source]
+    return f"already submitted ({why}), attached to {submission.workflow_id}: {submission.state}"
+
+
+async def _follow_submission(args: argparse.Namespace, submission: Submission, line: str) -> int:
+    """Print what a submission became; with --wait, follow it to its end (exit 1 unless it
+    completes, a duplicate's earlier end included)."""
     if not args.json:
-        print(f"{verb} {prepared.workflow_id}")
+        print(line)
     if not args.wait:
         if args.json:
-            print(json.dumps({"workflow_id": prepared.workflow_id, "started": started}))
+            print(json.dumps(submission_document(submission)))
         return EXIT_OK
-    status = await outcome(handle, None if args.json else sys.stdout)
+    status = await follow(submission.handle, args.json)
     print_status(status, args.json)
     return exit_code(status)
 
 
+def submission_document(submission: Submission) -> dict[str, Any]:
+    """``--json`` without ``--wait``: the id, whether it started now, its state."""
+    return {
+        "workflow_id": submission.workflow_id,
+        "started": submission.started,
+        "state": submission.state,
+    }
+
+
+async def cmd_terminate(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    """End a saga at once, without compensation, once the operator confirms with --yes."""
+    warning = (
+        f"terminate ends {args.id} at once: no compensation runs, so whatever it did stays"
+        " done (a charge stays charged, stock stays reserved); 'cancel' compensates."
+    )
+    if not args.yes:
+        raise UserError(f"{warning} Add --yes to terminate it anyway.")
+    await terminate(await connect(settings), args.id, args.reason)
+    if args.json:
+        print(json.dumps({"workflow_id": args.id, "terminated": True, "compensated": False}))
+    else:
+        print(f"terminated {args.id}; no compensation ran")
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    """Print the shell's completion script, generated from this parser."""
+    parser = build_parser(TemporalSettings.from_env())
+    print(zsh_script(parser) if args.shell == "zsh" else bash_script(parser), end="")
+    return EXIT_OK
+
+
+async def cmd_rerun(args: argparse.Namespace, settings: TemporalSettings) -> int:
+    """Run a saga that ended short again, as a new saga linked to it."""
+    data = read_json(args.file) if args.file else None
+    try:
+        submission = await rerun(
+            await connect(settings), args.id, settings.task_queue, data, environment=args.env
+        )
+    except InvalidInput as invalid:
+        print(f"{args.file}: invalid input, nothing started:", file=sys.stderr)
+        for line in listed(invalid.errors):
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_INVALID
+    return await _follow_submission(
+        args, submission, f"rerun of {args.id} started: {submission.workflow_id}"
+    )
+
+
 async def cmd_list(args: argparse.Namespace, settings: TemporalSettings) -> int:
-    query = SagaQuery(state=args.state, saga=args.saga, limit=args.limit)
-    sagas = await list_sagas(await connect(settings), query)
-    print(SagaList(sagas=sagas).model_dump_json(indent=2) if args.json else render_sagas(sagas))
+    fields = ("state", "saga", "customer", "since", "until", "limit", "next")
+    given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+    try:
+        query = SagaQuery.model_validate(given)
+    except ValidationError as invalid:
+        raise UserError(
+            "; ".join(f"--{error.path.removeprefix('$.')}: {error.message}"
+                      for error in field_errors(invalid, "$"))
+        ) from None  # fmt: skip
+    listed_sagas = await list_sagas(await connect(settings), query)
+    if args.json:
+        print(listed_sagas.model_dump_json(indent=2))
+        return EXIT_OK
+    print(render_sagas(listed_sagas.sagas))
+    if listed_sagas.next:
+        print(f"more: add --next {listed_sagas.next}")
     return EXIT_OK
 
 
@@ -132,13 +258,10 @@ async def cmd_status(args: argparse.Namespace, settings: TemporalSettings) -> in
     handle = client.get_workflow_handle(args.id)
     status = await saga_status(client, args.id)
     if args.watch:
-        status = await outcome(handle, None if args.json else sys.stdout)
+        status = await follow(handle, args.json)
         print_status(status, args.json)
         return exit_code(status)
     print_status(status, args.json)
-    if not args.json:
-        for line in await attempt_lines(handle, status):
-            print(line)
     return EXIT_OK
 
 
@@ -149,7 +272,10 @@ async def cmd_intervene(args: argparse.Namespace, settings: TemporalSettings) ->
     if result is not None and not isinstance(result, dict):
         raise UserError("--result must be a JSON object")
     request = InterventionRequest(
-        action=InterventionAction(args.action), result=result, reason=args.reason
+        action=InterventionAction(args.action),
+        result=result,
+        reason=args.reason,
+        operator=args.operator,
     )
     status = await intervene(await connect(settings), args.id, request)
     print_status(status, args.json)
@@ -159,10 +285,13 @@ async def cmd_intervene(args: argparse.Namespace, settings: TemporalSettings) ->
 async def cmd_cancel(args: argparse.Namespace, settings: TemporalSettings) -> int:
     """Cancel a saga; one past payment compensates (refund, release) before it ends."""
     handle = await cancel(await connect(settings), args.id)
-    print(f"cancellation requested for {args.id}")
+    if not args.json:
+        print(f"cancellation requested for {args.id}")
     if not args.wait:
+        if args.json:
+            print(json.dumps({"workflow_id": args.id, "cancel_requested": True}))
         return EXIT_OK
-    status = await outcome(handle, None if args.json else sys.stdout)
+    status = await follow(handle, args.json)
     print_status(status, args.json)
     return exit_code(status)
 
@@ -200,8 +329,34 @@ def _global_options(address: str, namespace: str, task_queue: str, env: str | No
     options.add_argument("--namespace", default=namespace, help="[TEMPORAL_NAMESPACE]")
     options.add_argument("--task-queue", default=task_queue, help="[TEMPORAL_TASK_QUEUE]")
     options.add_argument("--env", default=env, help="config environment overlay [SAGA_ENV]")
+    options.add_argument(
+        "--local-time", action="store_true", default=argparse.SUPPRESS,
+        help="print times in local time with their offset (default: UTC, written Z)",
+    )  # fmt: skip
     add_module_option(options, [] if env is None else argparse.SUPPRESS)
     return options
+
+
+def project_version() -> str:
+    """The installed project's version (``pyproject.toml``)."""
+    try:
+        return importlib.metadata.version("temporal-sagas")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "unknown (not installed: pip install -e .)"
+
+
+def default_operator() -> str:
+    """``SAGA_OPERATOR``, else the login name."""
+    with contextlib.suppress(OSError, KeyError):  # no login name (a container's odd user)
+        return os.environ.get(OPERATOR_VAR) or getpass.getuser()
+    return "operator"
+
+
+def _operator(text: str) -> str:
+    name = text.strip()
+    if not name or len(name) > 200 or not name.isprintable():
+        raise argparse.ArgumentTypeError("expected a name of 1 to 200 printable characters")
+    return name
 
 
 def _limit(text: str) -> int:
@@ -216,6 +371,7 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
         description=cli_help.MAIN,
         parents=[_global_options(defaults.address, defaults.namespace, defaults.task_queue, None)],
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {project_version()}")
     anywhere = _global_options(*[argparse.SUPPRESS] * 4)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -238,11 +394,18 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
             commands, saga.command, f"start {a_saga} from a JSON request file",
             cli_help.start_epilog(saga.command, _sample_file(saga)),
             f"Start {a_saga}. The request is checked against the config's"
-            " schema and the input limits first; its workflow id is derived from it, so"
-            " the same request twice is one saga (the second attaches to the first).",
+            " schema and the input limits first. Its identity makes a submission sent twice"
+            " one saga (the second attaches to the first and reports its state): the"
+            " idempotency key (--idempotency-key, else the request's correlation_id), the"
+            " saga's own rule, or else the request itself within the dedup window"
+            " (SAGA_DEDUP_WINDOW, default 24h).",
         )  # fmt: skip
         start.add_argument("file", help="the request, a JSON file")
-        start.add_argument("--id", help="workflow id (default: derived from the request)")
+        start.add_argument("--id", help="workflow id (default: derived from the identity)")
+        start.add_argument(
+            "--idempotency-key", metavar="KEY",
+            help="one saga per KEY, ever; KEY again with a different request is refused",
+        )  # fmt: skip
         start.add_argument("--wait", action="store_true", help="wait for the outcome")
         start.add_argument("--json", action="store_true", help="print the status document")
     listing = command(
@@ -257,9 +420,18 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
         "--limit", type=_limit, default=DEFAULT_LIMIT, metavar="N",
         help=f"at most N sagas, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
     )  # fmt: skip
+    listing.add_argument("--customer", help="the customer's id (an order's customer_info.id,"
+                         " a registration's email)")  # fmt: skip
     listing.add_argument(
-        "--json", action="store_true", help='print {"sagas": [...]}, as GET /sagas answers'
-    )
+        "--since", metavar="TIME", help="started at or after TIME: ISO 8601 (UTC unless it"
+        " says), or a duration back from now (2h, 30m, 7d)",
+    )  # fmt: skip
+    listing.add_argument("--until", metavar="TIME", help="started at or before TIME")
+    listing.add_argument("--next", metavar="TOKEN", help="the page after the one that gave TOKEN")
+    listing.add_argument(
+        "--json", action="store_true",
+        help='print {"sagas": [...], "next"}, as GET /sagas answers',
+    )  # fmt: skip
     status = command(
         commands, "status", "print a saga's status: each step, its attempts and errors",
         cli_help.STATUS,
@@ -286,6 +458,10 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
         "--result", help="resolve: the step's result, a JSON object of the shape shown below"
     )
     intervene.add_argument("--reason", default="", help="recorded with the decision")
+    intervene.add_argument(
+        "--operator", default=default_operator(), type=_operator,
+        help="who answers, recorded with the decision [SAGA_OPERATOR; default: your login name]",
+    )  # fmt: skip
     intervene.add_argument("--json", action="store_true", help="print the status document")
     cancel = command(
         commands, "cancel", "cancel a saga (compensates after payment)", cli_help.CANCEL,
@@ -294,7 +470,33 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
     )  # fmt: skip
     cancel.add_argument("id", help="the workflow id")
     cancel.add_argument("--wait", action="store_true", help="wait for it to end")
-    cancel.add_argument("--json", action="store_true", help="print the status document")
+    cancel.add_argument(
+        "--json", action="store_true",
+        help='print {"workflow_id", "cancel_requested"}; with --wait, the status document',
+    )  # fmt: skip
+    terminate_command = command(
+        commands, "terminate", "end a saga at once, WITHOUT compensation (asks for --yes)",
+        cli_help.TERMINATE,
+        "End a running saga at once. No compensation runs: a charge stays charged, stock"
+        " stays reserved. Use cancel to compensate; terminate is for a saga that cannot end"
+        " any other way. Refused without --yes.",
+    )  # fmt: skip
+    terminate_command.add_argument("id", help="the workflow id")
+    terminate_command.add_argument("--reason", default="", help="recorded in its history")
+    terminate_command.add_argument("--yes", action="store_true", help="yes, without compensation")
+    terminate_command.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    rerun_command = command(
+        commands, "rerun", "run a saga that ended short again (error, compensated, cancelled)",
+        cli_help.RERUN,
+        "Run a saga that ended error, compensated, cancelled or terminated again, as a new"
+        " saga ID-run-2 (then -run-3) linked to it, with new idempotency keys for every"
+        " effect. It runs the original request and plan, or with --file a corrected"
+        " request, checked like a new one. A complete saga is not rerun.",
+    )  # fmt: skip
+    rerun_command.add_argument("id", help="the workflow id (the latest run of the saga)")
+    rerun_command.add_argument("--file", help="a corrected request, a JSON file")
+    rerun_command.add_argument("--wait", action="store_true", help="wait for the outcome")
+    rerun_command.add_argument("--json", action="store_true", help="print the status document")
     api = command(
         commands, "api", "serve the sagas over HTTP (REST; OpenAPI at /openapi.json)",
         cli_help.API,
@@ -361,6 +563,13 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
         commands, "codec-key", "print a new encryption key line (id=base64key)",
         cli_help.CODEC_KEY, "Print a new key line for SAGA_CODEC_KEYS or SAGA_CODEC_KEY_FILE.",
     )  # fmt: skip
+    completion = command(
+        commands, "completion", "print a shell completion script (bash or zsh)",
+        cli_help.COMPLETION,
+        "Print the completion script for saga and starter.py: commands, options, choices"
+        " and file names. Load it from your shell's startup file.",
+    )  # fmt: skip
+    completion.add_argument("shell", choices=["bash", "zsh"])
     return parser
 
 
@@ -456,14 +665,17 @@ COMMANDS: dict[str, Command] = {
     "status": _on_loop(cmd_status),
     "intervene": _on_loop(cmd_intervene),
     "cancel": _on_loop(cmd_cancel),
+    "rerun": _on_loop(cmd_rerun),
+    "terminate": _on_loop(cmd_terminate),
     "api": cmd_api,
     "config": _local(cmd_config),
     "demo": cmd_demo,
     "codec-server": _local(cmd_codec_server),
     "codec-key": _local(cmd_codec_key),
+    "completion": _local(cmd_completion),
 }
 """Every command but the start commands, which are one per saga (``cmd_start``)."""
-WITHOUT_KEYRING = {"codec-key"}
+WITHOUT_KEYRING = {"codec-key", "completion"}
 """Commands that run without the encryption keyring (every other checks it first)."""
 
 
@@ -474,12 +686,14 @@ def command_for(name: str) -> Command:
 def main(argv: list[str] | None = None) -> int:
     try:
         defaults = TemporalSettings.from_env()
+        dedup_window()  # a bad SAGA_DEDUP_WINDOW stops every command, the API's too
         use_module_options(argv)
-    except (ConnectionSettingsError, SagaModuleError) as err:
+    except (ConnectionSettingsError, SagaModuleError, IdentityError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INVALID
     args = build_parser(defaults).parse_args(argv)
     configure_logging("INFO" if getattr(args, "verbose", False) else "WARNING")
+    use_local_time(getattr(args, "local_time", False))
     settings = replace(
         defaults, address=args.address, namespace=args.namespace, task_queue=args.task_queue
     )
@@ -495,12 +709,23 @@ def main(argv: list[str] | None = None) -> int:
     except TemporalUnreachable as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_UNREACHABLE
+    except LeftRunning as err:
+        print(err, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        return EXIT_FAILED
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say to it
+        return EXIT_CLOSED
+
+
+def cli() -> None:
+    """The installed ``saga`` command."""
+    exit_now(main())
 
 
 if __name__ == "__main__":
-    exit_now(main())
+    cli()

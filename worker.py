@@ -154,5 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     return serve(settings, worker_settings)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The installed ``saga-worker`` command."""
     exit_now(main())
+
+
+if __name__ == "__main__":
+    cli()

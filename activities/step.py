@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from adapter.backoff import strategy_delay
 from models.envelope import StepOutput
-from models.plan import RetryRules
+from models.plan import STEP_LIMIT, RetryRules
 from models.steps import Step
 
 log = structlog.get_logger("activities.step")
@@ -64,10 +64,6 @@ def _with_attempt(
         non_retryable=err.non_retryable if non_retryable is None else non_retryable,
         next_retry_delay=delay or err.next_retry_delay,
     )
-
-
-STEP_LIMIT = "step"
-"""The failure class of errors no strategy covers: they count against the step's limit."""
 
 
 def failure_class(err: ApplicationError, rules: RetryRules) -> str:

@@ -106,7 +106,7 @@ class Jobs:
         prepared = prepare(descriptor, data, template=self._templates[kind])
 
         async def start(client: Client, queue: str) -> Handle:
-            handle, _ = await start_saga(client, prepared, queue)
+            handle = (await start_saga(client, prepared, queue)).handle
             return handle
 
         async def finish(handle: Handle) -> str:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,6 +36,7 @@ from models.status import InterventionAction, InterventionRequest, SagaStatus
 from plumbing.connection import TemporalSettings, TemporalUnreachable, connect
 from sagas.catalogue import catalogue
 from sagas.descriptor import SagaDescriptor
+from sagas.identity import MAX_KEY_CHARS
 from sagas.inputs import MAX_DOCUMENT_BYTES, InputError, parse_request
 from sagas.lifecycle import start_saga
 from sagas.operations import (
@@ -48,12 +50,18 @@ from sagas.operations import (
     intervene,
     list_sagas,
     manual_results,
+    rerun,
     saga_status,
 )
 from sagas.prepare import InvalidInput, field_errors, prepare
 
 DEFAULT_PORT: Final = 8800
 TOKEN_VAR: Final = "SAGA_API_TOKEN"
+OPERATOR_HEADER: Final = "X-Operator"
+"""Who answers an intervention, when the token has no name of its own."""
+_NAMED_TOKEN: Final = re.compile(r"^(?P<name>[A-Za-z][\w.-]{0,63})=(?P<secret>.+)$")
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+"""Stripe's convention: one saga per key, ever; the key again with another body is a 422."""
 MAX_BODY_BYTES: Final = MAX_DOCUMENT_BYTES
 """A body is a request document: the same 1 MiB as a file, refused (413) before it is read
 when its Content-Length says more."""
@@ -78,7 +86,18 @@ class Submitted(BaseModel):
     workflow_id: str
     status_url: str
     already_submitted: bool
-    """The same request had started this saga before: nothing new was started."""
+    """This submission is a saga started before (the same idempotency key, identity, or
+    request within the dedup window): nothing new was started."""
+    state: str
+    """The saga's state now: ``in_progress`` when started now; a duplicate's may have
+    ended (``error``, ``compensated``, …)."""
+
+
+class RerunStarted(BaseModel):
+    workflow_id: str
+    """The rerun's own id (``<id>-run-2``, …)."""
+    status_url: str
+    rerun_of: str
 
 
 class CancelRequested(BaseModel):
@@ -87,7 +106,10 @@ class CancelRequested(BaseModel):
 
 
 class InterventionBody(BaseModel):
-    """The body of ``POST /sagas/{id}/retry|resolve|compensate|fail``; may be left out."""
+    """The body of ``POST /sagas/{id}/retry|resolve|compensate|fail``; may be left out. Any
+    other key is refused, naming it (a misspelt ``reason`` would record none)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     result: dict[str, Any] | None = None
     """``resolve`` only: the step's result, as the steps after it read it."""
@@ -124,6 +146,8 @@ class Endpoint:
     """A JSON Schema the body must satisfy as well as ``body`` (a saga's config schema)."""
     body_required: bool = True
     query: type[BaseModel] | None = None
+    headers: Mapping[str, str] | None = None
+    """Optional request headers it reads, and what each does."""
     description: str = ""
     public: bool = False
     """Served without the token (health probes, the OpenAPI document)."""
@@ -158,14 +182,17 @@ def _error_answer(request: Request, exc: Exception) -> Response:
         return _problem(422, "invalid input: nothing was started or changed", exc.errors)
     if isinstance(exc, BodyTooLarge):
         return _problem(413, f"the body is larger than {MAX_BODY_BYTES} bytes (1 MiB)")
+    if isinstance(exc, AnswerRefused):
+        return _problem(422, str(exc), exc.problems)
     if isinstance(exc, OperationError):
-        status = {SagaNotFound: 404, SagaConflict: 409, AnswerRefused: 422}[type(exc)]
+        status = {SagaNotFound: 404, SagaConflict: 409}[type(exc)]
         return _problem(status, str(exc))
     if isinstance(exc, TemporalUnreachable):
         return _problem(503, str(exc))
     if isinstance(exc, RPCError):
         down = exc.status in {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
-        return _problem(503 if down else 502, f"Temporal: {exc.message}")
+        address = request.app.state.temporal_address
+        return _problem(503 if down else 502, f"Temporal at {address}: {exc.message}")
     assert isinstance(exc, HTTPException)  # the last of the classes app() routes here
     return _problem(exc.status_code, exc.detail)
 
@@ -214,17 +241,43 @@ class SagaApi:
 
     async def post_submission(self, request: Request, saga: SagaDescriptor) -> Response:
         data = parse_request(await _body(request), "body")
-        prepared = prepare(saga, data, environment=self.environment)
-        _, started = await start_saga(await self.client(), prepared, self.settings.task_queue)
-        url = self._status_url(request, prepared.workflow_id)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        prepared = prepare(
+            saga,
+            data,
+            environment=self.environment,
+            idempotency_key=None if key is None else (key, IDEMPOTENCY_HEADER),
+        )
+        submission = await start_saga(await self.client(), prepared, self.settings.task_queue)
+        url = self._status_url(request, submission.workflow_id)
         submitted = Submitted(
-            workflow_id=prepared.workflow_id, status_url=url, already_submitted=not started
+            workflow_id=submission.workflow_id,
+            status_url=url,
+            already_submitted=not submission.started,
+            state=submission.state,
         )
         return _json(submitted, 202, Location=url)
 
+    async def post_rerun(self, request: Request) -> Response:
+        raw = await _body(request)
+        data = parse_request(raw, "body") if raw.strip() else None
+        workflow_id = request.path_params["workflow_id"]
+        submission = await rerun(
+            await self.client(),
+            workflow_id,
+            self.settings.task_queue,
+            data,
+            environment=self.environment,
+        )
+        url = self._status_url(request, submission.workflow_id)
+        started = RerunStarted(
+            workflow_id=submission.workflow_id, status_url=url, rerun_of=workflow_id
+        )
+        return _json(started, 202, Location=url)
+
     async def get_sagas(self, request: Request) -> Response:
         query = _validated(SagaQuery, dict(request.query_params), "query")
-        return _json(SagaList(sagas=await list_sagas(await self.client(), query)))
+        return _json(await list_sagas(await self.client(), query))
 
     async def get_saga(self, request: Request) -> Response:
         workflow_id = request.path_params["workflow_id"]
@@ -235,10 +288,24 @@ class SagaApi:
         data = parse_request(raw, "body") if raw.strip() else {}
         body = _validated(InterventionBody, data, "$")
         answer = InterventionRequest(
-            action=action, result=body.result, reason=body.reason, operator=body.operator
+            action=action,
+            result=body.result,
+            reason=body.reason,
+            operator=self._operator(request, body),
         )
         workflow_id = request.path_params["workflow_id"]
         return _json(await intervene(await self.client(), workflow_id, answer))
+
+    def _operator(self, request: Request, body: InterventionBody) -> str:
+        """Who answers: the token's name when it has one, else the ``X-Operator`` header,
+        else the body's ``operator`` (default ``api``)."""
+        named, _ = token_parts(self.token or "")
+        if named:
+            return named
+        header = request.headers.get(OPERATOR_HEADER, "").strip()
+        if header:
+            return _validated(InterventionBody, {"operator": header}, OPERATOR_HEADER).operator
+        return body.operator
 
     async def post_cancel(self, request: Request) -> Response:
         workflow_id = request.path_params["workflow_id"]
@@ -263,14 +330,19 @@ class SagaApi:
         submissions = [
             Endpoint(
                 "POST", saga.api_path, f"start_{saga.kind}",
-                f"Start a {saga.kind} saga (the same request twice: the same saga)",
+                f"Start a {saga.kind} saga (a duplicate attaches to the saga it is)",
                 functools.partial(self.post_submission, saga=saga),
-                {202: ("started, or already submitted", Submitted),
+                {202: ("started, or already submitted (its state says how it stands)",
+                       Submitted),
                  413: ("body over 1 MiB", Problem),
-                 422: ("invalid input: every problem by its path; nothing started", Problem),
+                 422: ("invalid input: every problem by its path, or an Idempotency-Key"
+                       " used before with a different body; nothing started", Problem),
                  **_REFUSED},
                 body=saga.input_class(),
                 body_also=saga.template(self.environment).schema,
+                headers={IDEMPOTENCY_HEADER: "one saga per key, ever (else: the request's"
+                         " correlation_id, the saga's identity rule, or the same body within"
+                         " the dedup window)"},
             )
             for saga in catalogue()
         ]  # fmt: skip
@@ -308,6 +380,19 @@ class SagaApi:
                  409: ("the saga has ended", Problem), **_SAGA_ERRORS},
             ),
             Endpoint(
+                "POST", "/sagas/{workflow_id}/rerun", "rerun_saga",
+                "Run a saga that ended short again, as a new saga linked to it",
+                self.post_rerun,
+                {202: ("the rerun started", RerunStarted),
+                 409: ("running, complete, or already rerun (rerun the latest)", Problem),
+                 413: ("body over 1 MiB", Problem),
+                 422: ("the corrected request is invalid: every problem by its path", Problem),
+                 **_SAGA_ERRORS},
+                description="The body, when given, is a corrected request, checked like a new"
+                " one; without it the rerun runs the original request and plan.",
+                body_required=False,
+            ),
+            Endpoint(
                 "GET", "/health/live", "live", "The API is up", self.get_live,
                 {200: ("up", Health)}, public=True,
             ),
@@ -321,7 +406,8 @@ class SagaApi:
     def _guarded(self, endpoint: Endpoint) -> Handler:
         if endpoint.public or not self.token:
             return endpoint.handler
-        expected = f"Bearer {self.token}"
+        _, secret = token_parts(self.token)
+        expected = f"Bearer {secret}"
 
         async def guarded(request: Request) -> Response:
             if not hmac.compare_digest(request.headers.get("authorization", ""), expected):
@@ -345,9 +431,18 @@ class SagaApi:
             InputError, InvalidInput, BodyTooLarge, OperationError, TemporalUnreachable,
             RPCError, HTTPException,
         )  # fmt: skip
-        return Starlette(
+        app = Starlette(
             routes=routes, exception_handlers={error: _error_answer for error in answered}
         )
+        app.state.temporal_address = self.settings.address
+        return app
+
+
+def token_parts(token: str) -> tuple[str | None, str]:
+    """``(name, secret)`` of a token written ``NAME=SECRET`` (the name answers for whoever
+    holds it); a token without a name is all secret."""
+    found = _NAMED_TOKEN.match(token)
+    return (found["name"], found["secret"]) if found else (None, token)
 
 
 def _resolve_help() -> str:
@@ -401,6 +496,11 @@ def _operation(endpoint: Endpoint, schemas: Mapping[str, Any], secured: bool) ->
         for name in ("workflow_id",)
         if f"{{{name}}}" in endpoint.path
     ]
+    parameters += [
+        {"name": name, "in": "header", "required": False, "description": description,
+         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS}}
+        for name, description in (endpoint.headers or {}).items()
+    ]  # fmt: skip
     if endpoint.query is not None:
         query = schemas[endpoint.query.__name__]
         parameters += [

@@ -9,11 +9,13 @@ are replaced by free ones, and the output says which.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from activities.client import http_client
 from frontends.report import render_status
 from plumbing.connection import TemporalSettings, connect
 from plumbing.ports import free_port
-from plumbing.processes import ApiServer, CodecServer, DevServer, Services
+from plumbing.processes import ApiServer, CodecServer, DevServer, Services, Stoppable
 from plumbing.shutdown import until_stopped
 from sagas.catalogue import catalogue
 from sagas.descriptor import SagaDescriptor, Sample
@@ -110,6 +112,39 @@ def _tagged(value: Any, run_tag: str, key: str = "") -> Any:
     return value
 
 
+def addresses(
+    settings: TemporalSettings,
+    server: DevServer,
+    services: Services,
+    codec: CodecServer,
+    api: ApiServer,
+) -> list[str]:
+    """Every address the demo serves, Temporal's first, and the line that points the CLI at
+    it (the CLI's default is localhost:7233, which a taken port moved away from)."""
+    ui = f"{server.ui_url}/namespaces/{settings.namespace}/workflows"
+    return [
+        f"Temporal:    {server.address}",
+        f"  TEMPORAL_ADDRESS={server.address} python starter.py list",
+        f"Temporal UI: {ui}",
+        f"Services:    {services.url}  (e.g. {services.url}/payments/charges)",
+        f"Codec:       {codec.url}  (the UI decrypts payloads through it)",
+        f"API:         {api.url}  (e.g. {api.url}/sagas?state=awaiting_intervention)",
+    ]
+
+
+WATCH_INTERVAL = 0.5
+"""Seconds between looks at the demo's child processes."""
+
+
+async def _first_death(children: Sequence[Stoppable]) -> str:
+    """Returns, with why, as soon as one of ``children`` exits by itself."""
+    while True:
+        for server in children:
+            if server.child and (why := server.child.died()):
+                return why
+        await asyncio.sleep(WATCH_INTERVAL)
+
+
 async def _run(
     args: argparse.Namespace,
     settings: TemporalSettings,
@@ -119,10 +154,34 @@ async def _run(
     api: ApiServer,
     started: float,
 ) -> int:
+    """The demo, stopped with exit 1 and one line saying which, when a server it started
+    dies (the worker would otherwise retry a dead dev server, warning every second)."""
+    demo = asyncio.ensure_future(_samples(args, settings, server, services, codec, api, started))
+    death = asyncio.ensure_future(_first_death([server, services, codec, api]))
+    try:
+        await asyncio.wait([demo, death], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (demo, death):
+            task.cancel()
+        await asyncio.gather(demo, death, return_exceptions=True)
+    if death.done() and not death.cancelled():
+        print(f"\nerror: {death.result()}: the demo stops.", file=sys.stderr, flush=True)
+        return 1
+    return demo.result()
+
+
+async def _samples(
+    args: argparse.Namespace,
+    settings: TemporalSettings,
+    server: DevServer,
+    services: Services,
+    codec: CodecServer,
+    api: ApiServer,
+    started: float,
+) -> int:
     client = await connect(settings)
-    ui = f"{server.ui_url}/namespaces/{settings.namespace}/workflows"
-    print(f"Temporal UI: {ui}  (up while the demo runs)")
-    print(f"API:         {api.url}  (e.g. {api.url}/sagas?state=awaiting_intervention)")
+    where = addresses(settings, server, services, codec, api)
+    print("\n".join(where) + "\n(up while the demo runs)")
     run_tag = f"{time.strftime('%Y%m%d%H%M%S')}{secrets.token_hex(2)}"
     print(
         f"This run's sample data is its own (tag {run_tag}): workflow and correlation ids"
@@ -140,15 +199,12 @@ async def _run(
                 workflow_id = demo_id(sample.file, run_tag)
                 prepared = prepare(saga, data, workflow_id=workflow_id)
                 print(f"\n▶ {sample.description}: {workflow_id}")
-                handle, _ = await start_saga(client, prepared, settings.task_queue)
+                handle = (await start_saga(client, prepared, settings.task_queue)).handle
                 status = await outcome(handle, sys.stdout)
                 print(render_status(status))
                 outcomes.append(status)
             print(f"\nDemo finished in {time.monotonic() - started:.1f}s.")
-            print(f"Temporal UI: {ui}")
-            print(f"Services:    {services.url}  (e.g. {services.url}/payments/charges)")
-            print(f"Codec:       {codec.url}  (the UI decrypts payloads through it)")
-            print(f"API:         {api.url}  (e.g. {api.url}/sagas?state=awaiting_intervention)")
+            print("\n".join(where))
             if args.keep_running:
                 print("Running until Ctrl-C (worker, dev server and services stay up) ...")
                 await until_stopped()

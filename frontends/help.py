@@ -17,9 +17,18 @@ EXIT_FAILED: Final = 1
 EXIT_INVALID: Final = 2
 EXIT_UNREACHABLE: Final = 3
 WIDTH: Final = 88
+EXIT_INTERRUPTED: Final = 130
+"""128 + SIGINT, as shells report a command stopped by Ctrl-C."""
+EXIT_CLOSED: Final = 141
+"""128 + SIGPIPE, as shells report a command whose reader went away (``| head``)."""
 UNREACHABLE: Final = {EXIT_UNREACHABLE: "Temporal cannot be reached at --address"}
+INTERRUPTED: Final = {
+    EXIT_INTERRUPTED: "Ctrl-C while following a saga: it keeps running (the line printed"
+    " says how to follow it again)"
+}
 ANYWHERE: Final = (
-    "--address, --namespace, --task-queue, --env and --saga-module go before or after the command."
+    "--address, --namespace, --task-queue, --env, --saga-module and --local-time go before or"
+    " after the command."
 )
 
 
@@ -67,14 +76,18 @@ def start_epilog(command: str, sample: str) -> str:
         [
             f"{command} {sample}",
             f"{command} {sample} --wait --json",
+            f"{command} {sample} --idempotency-key checkout-7f3a",
             f"--address temporal.internal:7233 {command} request.json --id {command}-42",
         ],
         {
-            EXIT_OK: "started (or already submitted: the same request is one saga) without"
-            " --wait; with --wait, the saga completed",
-            EXIT_FAILED: "with --wait: the saga ended error, compensated or cancelled",
-            EXIT_INVALID: "invalid input or config: every problem listed, nothing started",
+            EXIT_OK: "started, or already submitted (attached to that saga, its state printed),"
+            " without --wait; with --wait, the saga completed",
+            EXIT_FAILED: "with --wait: the saga (a duplicate's included) ended error,"
+            " compensated or cancelled",
+            EXIT_INVALID: "invalid input or config (every problem listed), or an idempotency key"
+            " used before with a different request: nothing started",
             **UNREACHABLE,
+            **INTERRUPTED,
         },
     )
 
@@ -90,6 +103,8 @@ exit codes:
      the command applies to (nothing was started or changed)
   {EXIT_UNREACHABLE}  Temporal cannot be reached at --address (start one with
      'temporal server start-dev' or 'make demo DEMO_ARGS=--keep-running')
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); a saga being followed keeps running
+  {EXIT_CLOSED}  the output was closed (| head): quietly, a saga being followed keeps running
 
 {ANYWHERE}"""
 
@@ -108,6 +123,7 @@ STATUS: Final = epilog(
         EXIT_FAILED: "with --watch: the saga ended error, compensated or cancelled",
         EXIT_INVALID: "no saga with this id",
         **UNREACHABLE,
+        **INTERRUPTED,
     },
 )
 INTERVENE: Final = epilog(
@@ -132,6 +148,33 @@ CANCEL: Final = epilog(
         EXIT_FAILED: "with --wait: the saga ended cancelled (or compensated, or error)",
         EXIT_INVALID: "no saga with this id, or it has already ended",
         **UNREACHABLE,
+        **INTERRUPTED,
+    },
+)
+TERMINATE: Final = epilog(
+    ["terminate order-1f0c… --reason 'worker bug, fixed by hand' --yes"],
+    {
+        EXIT_OK: "terminated: no compensation ran",
+        EXIT_INVALID: "without --yes (nothing done); no saga with this id, or it has ended",
+        **UNREACHABLE,
+    },
+)
+COMPLETION: Final = epilog(
+    [
+        "completion bash > ~/.local/share/bash-completion/completions/saga",
+        'eval "$(saga completion zsh)"',
+    ],
+    {EXIT_OK: "printed"},
+)
+RERUN: Final = epilog(
+    ["rerun order-1f0c…", "rerun order-1f0c… --file fixed.json --wait", "rerun order-1f0c…-run-2"],
+    {
+        EXIT_OK: "the rerun started (without --wait); with --wait, it completed",
+        EXIT_FAILED: "with --wait: the rerun ended error, compensated or cancelled",
+        EXIT_INVALID: "no saga with this id; it is running, complete, or already rerun (rerun"
+        " the latest run); or the corrected request is invalid",
+        **UNREACHABLE,
+        **INTERRUPTED,
     },
 )
 API: Final = epilog(

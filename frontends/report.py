@@ -5,22 +5,36 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from models.status import SagaStatus, StepStatus
+from models.status import SagaState, SagaStatus, StepStatus
+from models.times import span, stamp
 from sagas.operations import SagaSummary
+from sagas.progress import answer_text, attempt_line, intervention_lines
 
 SHAPE_WIDTH = 88
 """Objects narrower than this stay on one line in a result's shape."""
 
 
-def render_status(status: SagaStatus) -> str:
+def render_status(status: SagaStatus, now: datetime | None = None) -> str:
+    """The status document as an operator reads it: state, times, links, each step, the
+    compensations, what an operator is asked or answered, the attempts under way."""
     lines = [
         f"{status.workflow_id}  [{status.workflow}]  state: {status.state.value}",
         f"  correlation id: {status.correlation_id}",
     ]
+    if status.rerun_of:
+        lines.append(f"  rerun of: {status.rerun_of}")
+    if status.started_at:
+        ended = f", ended {stamp(status.ended_at)}" if status.ended_at else ""
+        took = status.duration_seconds
+        lines.append(
+            f"  started {stamp(status.started_at)}{ended}"
+            + (f" ({span(took)})" if took is not None else "")
+        )
     if status.overrides:
         lines.append(f"  overrides: {'; '.join(status.overrides)}")
     lines.append(f"  {'step':<24}{'state':<20}{'attempts':>8}  detail")
@@ -30,9 +44,15 @@ def render_status(status: SagaStatus) -> str:
     for undo in status.compensations:
         detail = undo.error.type if undo.error else (undo.result or {}).get("status", "")
         lines.append(f"  ↩ {undo.activity:<22}{undo.state.value:<20}{undo.attempts:>8}  {detail}")
-    if status.intervention and status.state.value == "awaiting_intervention":
-        allowed = ", ".join(a.value for a in status.intervention.allowed)
-        lines.append(f"  awaiting intervention on {status.intervention.step}: {allowed}")
+    intervention = status.intervention
+    if intervention and status.state is SagaState.AWAITING_INTERVENTION:
+        lines.append(f"  awaiting an operator on {intervention.step}:")
+        lines += [f"    {line}" for line in intervention_lines(status.workflow_id, intervention)]
+    elif intervention and intervention.decision:
+        at = f" at {stamp(intervention.answered_at)}" if intervention.answered_at else ""
+        lines.append(f"  {intervention.step}: {answer_text(intervention.decision)}{at}")
+    moment = now or datetime.now(UTC)
+    lines += [f"  now: {attempt_line(status, attempt, moment)}" for attempt in status.attempts_now]
     if status.result:
         summary = ", ".join(f"{k}={v}" for k, v in status.result.items() if v is not None)
         lines.append(f"  result: {summary}")
@@ -52,7 +72,7 @@ def render_sagas(sagas: Sequence[SagaSummary]) -> str:
     """One line per saga, newest first, as ``starter.py list`` prints them."""
     if not sagas:
         return "no sagas match"
-    header = ("workflow id", "saga", "state", "current step", "correlation id", "started (UTC)")
+    header = ("workflow id", "saga", "state", "current step", "correlation id", "started")
     rows = [header] + [
         (
             saga.workflow_id,
@@ -60,7 +80,7 @@ def render_sagas(sagas: Sequence[SagaSummary]) -> str:
             saga.state,
             saga.current_step or "-",
             saga.correlation_id or "-",
-            saga.started_at.strftime("%Y-%m-%d %H:%M:%S") if saga.started_at else "-",
+            stamp(saga.started_at) if saga.started_at else "-",
         )
         for saga in sagas
     ]

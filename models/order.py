@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -74,6 +74,12 @@ class OrderRequest(BaseModel):
 
     order: OrderInput
     plan: SagaPlan
+
+
+def order_customer(data: dict[str, Any]) -> str | None:
+    """Whose order it is: ``customer_info.id`` (``list --customer 42``)."""
+    customer = (data.get("customer_info") or {}).get("id")
+    return None if customer is None else str(customer)
 
 
 def order_summary(request: OrderRequest) -> str:

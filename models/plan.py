@@ -96,6 +96,10 @@ class RetryRules(BaseModel):
         return strategy.retry_limit if strategy else self.attempt_limit
 
 
+STEP_LIMIT = "step"
+"""The failure class of errors no strategy covers: they count against the step's limit."""
+
+
 class StepPlan(BaseModel):
     """Everything the step runner needs to run one step (one activity)."""
 
@@ -149,6 +153,9 @@ class SagaPlan(BaseModel):
     high_priority: bool = False
     concurrent: bool = True
     """Tasker's ``concurrent: false``: one step at a time, in declaration order."""
+    rerun_of: str | None = None
+    """The saga (its workflow id) this one reruns: set by a rerun, kept with the rest of
+    what the saga runs with, so the saga itself can say so."""
 
     def step(self, name: str) -> StepPlan:
         for step in self.steps:

@@ -11,10 +11,12 @@ workflows safely.
 from __future__ import annotations
 
 import functools
+import traceback
 from typing import Any
 
 from pydantic_core import SchemaSerializer, core_schema
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
@@ -22,7 +24,9 @@ from temporalio.converter import (
     DefaultFailureConverterWithEncodedAttributes,
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
+    PayloadConverter,
 )
+from temporalio.exceptions import ApplicationError
 
 from plumbing.codec import EncryptionCodec, Keyring
 
@@ -51,6 +55,35 @@ class CompactPayloadConverter(CompositePayloadConverter):
         )
 
 
+SAGA_FAILURE_PREFIX = "Saga"
+"""The type prefix of a saga's own ending (``workflows.saga.saga_failure``)."""
+
+
+class SagaFailureConverter(DefaultFailureConverterWithEncodedAttributes):
+    """The SDK's encrypted failures, with a saga's own ending (an ``ApplicationError`` of a
+    ``Saga…`` type: ``SagaError``, ``SagaCompensated``) shown as its message alone: the Web
+    UI prints a failure's stack trace under its message, and a saga ending short is an
+    outcome, not a bug. The trace is kept, as the failure's last detail
+    (``{"stack_trace": …}``), after the status document."""
+
+    def to_failure(
+        self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure
+    ) -> None:
+        quiet = (
+            isinstance(exception, ApplicationError)
+            and (exception.type or "").startswith(SAGA_FAILURE_PREFIX)
+            and exception.__traceback__ is not None
+        )
+        if not quiet:
+            super().to_failure(exception, payload_converter, failure)
+            return
+        trace = "".join(traceback.format_tb(exception.__traceback__))
+        super().to_failure(exception.with_traceback(None), payload_converter, failure)
+        failure.application_failure_info.details.payloads.extend(
+            payload_converter.to_payloads([{"stack_trace": trace}])
+        )
+
+
 PLAIN_CONVERTER = DataConverter(payload_converter_class=CompactPayloadConverter)
 """Without encryption: for reading what a codec-less client wrote (replay fixtures)."""
 
@@ -61,5 +94,5 @@ def data_converter() -> DataConverter:
     return DataConverter(
         payload_converter_class=CompactPayloadConverter,
         payload_codec=EncryptionCodec(Keyring.from_env()),
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        failure_converter_class=SagaFailureConverter,
     )

@@ -40,6 +40,13 @@ class Child:
             self.process.kill()
             self.process.wait()
 
+    def died(self) -> str | None:
+        """Why it is gone, when it exited by itself: its name, PID, code and log."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        return f"{self.name} (pid {self.process.pid}) exited with code {code}; see {self.log_path}"
+
     def kill(self) -> None:
         """SIGKILL: a crash, with no chance to finish anything (fault tests)."""
         if self.process.poll() is None:
@@ -102,7 +109,7 @@ def _port_open(port: int) -> Callable[[], bool]:
     return check
 
 
-class _Stoppable:
+class Stoppable:
     """A server this process started: stopped by its PID (SIGTERM, then SIGKILL)."""
 
     child: Child | None
@@ -113,7 +120,7 @@ class _Stoppable:
 
 
 @dataclass
-class DevServer(_Stoppable):
+class DevServer(Stoppable):
     """``temporal server start-dev`` on SQLite (WAL), with our search attributes registered."""
 
     data_dir: Path
@@ -173,7 +180,7 @@ class DevServer(_Stoppable):
 
 
 @dataclass
-class Services(_Stoppable):
+class Services(Stoppable):
     """The simulated outside world (``python -m services``) on a loopback port.
 
     ``test_api`` serves the fault API and the request log (``--test-api``; without it,
@@ -214,7 +221,7 @@ def _serve_starter(
 
 
 @dataclass
-class CodecServer(_Stoppable):
+class CodecServer(Stoppable):
     """``starter.py codec-server`` on a loopback port, for the Web UI at ``ui_origin``."""
 
     data_dir: Path
@@ -236,7 +243,7 @@ class CodecServer(_Stoppable):
 
 
 @dataclass
-class ApiServer(_Stoppable):
+class ApiServer(Stoppable):
     """``starter.py api`` on a loopback port, for the Temporal at ``address``."""
 
     data_dir: Path

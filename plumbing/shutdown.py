@@ -4,6 +4,7 @@ ending a process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -20,7 +21,9 @@ async def until_stopped() -> None:
 
 def exit_now(code: int) -> None:
     """Exit without interpreter teardown: the SDK's Rust threads can abort a finalizing
-    interpreter (temporalio/sdk-python#300), turning a clean exit into SIGABRT."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    interpreter (temporalio/sdk-python#300), turning a clean exit into SIGABRT. Output
+    nobody reads any more (a closed pipe) is dropped."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):  # ValueError: it is closed
+            stream.flush()
     os._exit(code)

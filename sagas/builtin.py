@@ -28,6 +28,7 @@ ORDER = SagaDescriptor(
     config=CONFIG_DIR / "order_processing.yaml",
     api_path="/orders",
     summary="models.order:order_summary",
+    customer="models.order:order_customer",
     samples_dir=EXAMPLES_DIR,
     samples=(
         Sample("order_sample.json", "the sample order (expect complete, 124.76)"),
@@ -48,6 +49,7 @@ REGISTRATION = SagaDescriptor(
     api_path="/registrations",
     summary="models.registration:registration_summary",
     identity="models.registration:registration_identity",
+    customer="models.registration:registration_identity",
     samples_dir=EXAMPLES_DIR,
     samples=(Sample("registration_sample.json", "a pro-plan user registration (expect complete)"),),
 )

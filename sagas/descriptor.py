@@ -87,6 +87,9 @@ class SagaDescriptor:
     identity: str | None = None
     """``module:function`` from the request data to the text whose keyed digest is the
     workflow id; None: the whole request's canonical JSON."""
+    customer: str | None = None
+    """``module:function`` from the request data to its customer's id (text), published as
+    a keyed digest so ``list --customer`` finds the saga; None: not listed by customer."""
     samples_dir: Path | None = None
     samples: tuple[Sample, ...] = field(default=())
 
@@ -98,7 +101,8 @@ class SagaDescriptor:
                     " letters, digits and _"
                 )
         refs = ["workflow", "activities", "steps", "request", "input_model", "summary"]
-        for name in [*refs, *(["identity"] if self.identity else [])]:
+        optional = [name for name in ("identity", "customer") if getattr(self, name)]
+        for name in [*refs, *optional]:
             if not _REF.match(getattr(self, name)):
                 raise SagaModuleError(
                     f"saga {self.kind!r}: {name} {getattr(self, name)!r} is not a"
@@ -138,6 +142,12 @@ class SagaDescriptor:
 
     def identity_of(self, data: dict[str, Any]) -> str | None:
         return None if self.identity is None else str(_resolved(self.identity)(data))
+
+    def customer_of(self, data: dict[str, Any]) -> str | None:
+        if self.customer is None:
+            return None
+        found = _resolved(self.customer)(data)
+        return None if found is None or str(found).strip() == "" else str(found)
 
     # -- its config -----------------------------------------------------------------------
 

@@ -1,13 +1,19 @@
-"""Starting a saga, awaiting its end, and reading its status document back."""
+"""Starting a saga (or attaching to the one a submission is), awaiting its end, and reading
+its status document back."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
 )
@@ -18,44 +24,198 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
+from adapter.schema import FieldError
 from models.envelope import StepOutput
 from models.plan import SagaPlan
 from models.status import SagaState, SagaStatus
 from plumbing.converter import data_converter
-from sagas.prepare import Prepared
-from workflows.visibility import CORRELATION_ID, SAGA_STATE, start_details
+from sagas.descriptor import SagaDescriptor
+from sagas.identity import IdentitySource, dedup_window, run_id, run_number
+from sagas.prepare import InvalidInput, Prepared
+from workflows.visibility import (
+    CORRELATION_ID,
+    CUSTOMER_KEY,
+    RERUN_OF,
+    SAGA_STATE,
+    start_details,
+)
 
 
-async def start_saga(
-    client: Client, prepared: Prepared, task_queue: str, *, visibility: bool = True
-) -> tuple[WorkflowHandle[Any, Any], bool]:
-    """Start, or attach to the saga already holding this id. Returns (handle, started_now).
+@dataclass(frozen=True)
+class Submission:
+    """What a submission became: a saga started now, or the one it is (attached to)."""
 
-    The id comes from the request, so submitting the same request twice runs one saga. One
-    call: the server refuses a second start of the id (running or finished) and we attach.
-    """
+    handle: WorkflowHandle[Any, Any]
+    started: bool
+    state: str
+    """The saga's state now (``in_progress`` when started now; a duplicate's may have
+    ended: ``error``, ``compensated``, ``terminated``, …)."""
+
+    @property
+    def workflow_id(self) -> str:
+        return self.handle.id
+
+
+_EXECUTION_STATES: Final = {
+    WorkflowExecutionStatus.RUNNING: SagaState.IN_PROGRESS.value,
+    WorkflowExecutionStatus.COMPLETED: SagaState.COMPLETE.value,
+    WorkflowExecutionStatus.CANCELED: SagaState.CANCELLED.value,
+}
+"""A saga's state when it published none; other endings by the execution's own name
+(``terminated``, ``timed_out``, ``failed``)."""
+OPEN_STATES: Final = frozenset({SagaState.IN_PROGRESS, SagaState.AWAITING_INTERVENTION})
+
+
+def state_of(execution: WorkflowExecution) -> str:
+    """The saga's published state while it is true; otherwise the execution's own (a saga
+    terminated by hand keeps the open state it last published)."""
+    published = execution.typed_search_attributes.get(SAGA_STATE)
+    running = execution.status is WorkflowExecutionStatus.RUNNING
+    if published and (running or published not in OPEN_STATES):
+        return published
+    if execution.status is None:
+        return SagaState.IN_PROGRESS.value
+    return _EXECUTION_STATES.get(execution.status, execution.status.name.lower())
+
+
+async def start_as(
+    client: Client,
+    prepared: Prepared,
+    workflow_id: str,
+    task_queue: str,
+    *,
+    visibility: bool = True,
+) -> WorkflowHandle[Any, Any]:
+    """Start ``prepared`` under ``workflow_id``, once: WorkflowAlreadyStartedError when any
+    saga (running or ended) has held the id."""
     pairs: list[SearchAttributePair[Any]] = []
     if visibility:
         pairs.append(SearchAttributePair(SAGA_STATE, SagaState.IN_PROGRESS.value))
         if prepared.correlation_id:
             pairs.append(SearchAttributePair(CORRELATION_ID, prepared.correlation_id))
+        if prepared.plan.rerun_of:
+            pairs.append(SearchAttributePair(RERUN_OF, prepared.plan.rerun_of))
+        if prepared.customer_key:
+            pairs.append(SearchAttributePair(CUSTOMER_KEY, prepared.customer_key))
+    return await client.start_workflow(
+        prepared.saga.workflow_type,
+        prepared.request,
+        id=workflow_id,
+        task_queue=task_queue,
+        search_attributes=TypedSearchAttributes(pairs),
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        static_summary=prepared.saga.summary_of(prepared.request),
+        static_details=start_details(prepared.plan),
+    )
+
+
+async def start_saga(
+    client: Client,
+    prepared: Prepared,
+    task_queue: str,
+    *,
+    visibility: bool = True,
+    window: timedelta | None = None,
+) -> Submission:
+    """Start the saga, or attach to the one this submission is (sagas/identity.py).
+
+    A new saga costs one call: the server refuses a second start of an id, running or
+    ended, so concurrent duplicates become one saga. A windowed identity whose latest saga
+    started more than ``window`` ago (default: ``SAGA_DEDUP_WINDOW``) starts the next id.
+    A duplicate attaches to the latest run of its saga (a rerun, if there is one); one with
+    an idempotency key and a different request is refused (InvalidInput, naming the key).
+    """
+    identity = prepared.identity
+    number = 1
+    while True:
+        workflow_id = identity.repeat(number)
+        try:
+            handle = await start_as(
+                client, prepared, workflow_id, task_queue, visibility=visibility
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        else:
+            return Submission(handle, True, SagaState.IN_PROGRESS.value)
+        if not identity.windowed:
+            return await _attach(client, prepared, workflow_id)
+        number = await highest(lambda n: _exists(client, identity.repeat(n)), number)
+        workflow_id = identity.repeat(number)
+        described = await client.get_workflow_handle(workflow_id).describe()
+        limit = window if window is not None else dedup_window()
+        if datetime.now(UTC) - described.start_time < limit:
+            return await _attach(client, prepared, workflow_id)
+        number += 1
+
+
+async def _exists(client: Client, workflow_id: str) -> bool:
     try:
-        handle = await client.start_workflow(
-            prepared.saga.workflow_type,
-            prepared.request,
-            id=prepared.workflow_id,
-            task_queue=task_queue,
-            search_attributes=TypedSearchAttributes(pairs),
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=prepared.saga.summary_of(prepared.request),
-            static_details=start_details(prepared.plan),
-        )
-    except WorkflowAlreadyStartedError:
-        # Running or finished: either way the request is already handled; attach to it.
-        return client.get_workflow_handle(prepared.workflow_id), False
-    return handle, True
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def highest(exists: Callable[[int], Awaitable[bool]], known: int) -> int:
+    """The highest number ``n >= known`` for which ``exists(n)``, given that ``known`` does
+    and that the numbers in use have no gaps (each is started only after the one before):
+    doubling steps, then halving, so ``n`` costs about ``2 log2 n`` calls."""
+    low, step = known, 1
+    while await exists(low + step):
+        low, step = low + step, step * 2
+    high = low + step
+    while high - low > 1:
+        middle = (low + high) // 2
+        if await exists(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+async def latest_run(client: Client, workflow_id: str) -> str:
+    """The id of the latest run of the saga ``workflow_id`` is a run of (itself, when it
+    was never rerun)."""
+    base, number = run_number(workflow_id)
+    latest = await highest(lambda n: _exists(client, run_id(base, n)), number)
+    return run_id(base, latest)
+
+
+async def _attach(client: Client, prepared: Prepared, workflow_id: str) -> Submission:
+    """The submission is the saga ``workflow_id``: attach to its latest run."""
+    identity = prepared.identity
+    if identity.source is IdentitySource.KEY:
+        stored = await stored_input(client.get_workflow_handle(workflow_id), prepared.saga)
+        if stored != await _as_stored(prepared):
+            raise InvalidInput(
+                [FieldError(identity.key_name or "idempotency key",
+                            f"was used for saga {workflow_id} with a different request;"
+                            " use a new key for a new request")]
+            )  # fmt: skip
+    handle = client.get_workflow_handle(await latest_run(client, workflow_id))
+    return Submission(handle, False, state_of(await handle.describe()))
+
+
+async def stored_input(handle: WorkflowHandle[Any, Any], saga: SagaDescriptor) -> Any:
+    """The customer's input the saga was started with, as JSON (decoded from its first
+    history event)."""
+    async for event in handle.fetch_history_events():
+        started = event.workflow_execution_started_event_attributes
+        [request] = await data_converter().decode(started.input.payloads[:1], [dict])
+        return request.get(saga.input_field)
+    return None
+
+
+async def _as_stored(prepared: Prepared) -> Any:
+    """``prepared``'s input as it would be stored: through the same converter and codec."""
+    converter = data_converter()
+    [request] = await converter.decode(await converter.encode([prepared.request]), [dict])
+    return request.get(prepared.saga.input_field)
 
 
 async def final_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:
@@ -66,9 +226,17 @@ async def final_status(handle: WorkflowHandle[Any, Any]) -> SagaStatus:
     except WorkflowFailureError as err:
         cause = err.cause
         if not (isinstance(cause, ApplicationError) and cause.details):
-            return await query_status(handle)
+            return timed(await query_status(handle), await handle.describe())
         status = SagaStatus.model_validate(cause.details[0])
     await restore_step_results(handle, status)
+    return timed(status, await handle.describe())
+
+
+def timed(status: SagaStatus, described: WorkflowExecutionDescription) -> SagaStatus:
+    """``status`` with its saga's start and end, as Temporal holds them."""
+    status.started_at, status.ended_at = described.start_time, described.close_time
+    if status.started_at and status.ended_at:
+        status.duration_seconds = round((status.ended_at - status.started_at).total_seconds(), 3)
     return status
 
 

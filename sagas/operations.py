@@ -1,4 +1,5 @@
-"""Operating sagas: list them, read one's status, answer an intervention, cancel one.
+"""Operating sagas: list them, read one's status, answer an intervention, cancel one, rerun
+one that ended short.
 
 One place for each operation, used by ``starter.py`` and the HTTP API (``frontends/api.py``),
 so a terminal and a REST client get the same answers and the same refusals. Starting a saga
@@ -13,30 +14,63 @@ a time, each within ``QUERY_TIMEOUT``), so a big store costs no more than the pa
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 from temporalio.client import (
     Client,
     WorkflowExecution,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapter.schema import FieldError
 from models.limits import Identifier
-from models.plan import OnExhausted
+from models.plan import OnExhausted, SagaPlan
 from models.status import InterventionRefusal, InterventionRequest, SagaState, SagaStatus
+from plumbing.converter import data_converter
 from sagas.catalogue import catalogue
 from sagas.descriptor import SagaDescriptor
-from sagas.lifecycle import final_status, query_status
-from sagas.prepare import plan_for
-from workflows.visibility import CORRELATION_ID, SAGA_STATE
+from sagas.identity import (
+    Identity,
+    IdentityError,
+    IdentitySource,
+    customer_key,
+    parse_duration,
+    run_id,
+    run_number,
+)
+from sagas.lifecycle import (
+    OPEN_STATES,
+    Submission,
+    final_status,
+    latest_run,
+    query_status,
+    start_as,
+    state_of,
+    timed,
+)
+from sagas.listing import BadCursor, Cursor, newest_first
+from sagas.prepare import Prepared, plan_for, prepare
+from sagas.progress import attempts_now
+from workflows.visibility import CORRELATION_ID, CUSTOMER_KEY, RERUN_OF, SAGA_STATE
 
 
 def _known_kind(kind: str) -> str:
@@ -51,6 +85,23 @@ def _known_kind(kind: str) -> str:
 
 
 SagaKind = Annotated[str, AfterValidator(_known_kind)]
+
+
+def _time_bound(value: object) -> object:
+    """A duration back from now (``2h``) as that moment; a time without a zone as UTC."""
+    if isinstance(value, str) and value.strip() and value.strip()[-1] in "dhms":
+        try:
+            return datetime.now(UTC) - parse_duration(value, "duration")
+        except IdentityError:
+            return value
+    return value
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+TimeBound = Annotated[datetime, BeforeValidator(_time_bound), AfterValidator(_aware)]
 """A saga of the catalogue by its kind, the prefix of its workflow ids."""
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 1000
@@ -59,14 +110,6 @@ QUERIES_AT_ONCE: Final = 16
 QUERY_TIMEOUT: Final = timedelta(seconds=2)
 """A worker answers a status query in milliseconds; with no worker polling, a row shows no
 current step after this long instead of holding up the whole list."""
-OPEN_STATES: Final = frozenset({SagaState.IN_PROGRESS, SagaState.AWAITING_INTERVENTION})
-_EXECUTION_STATES: Final = {
-    WorkflowExecutionStatus.RUNNING: SagaState.IN_PROGRESS.value,
-    WorkflowExecutionStatus.COMPLETED: SagaState.COMPLETE.value,
-    WorkflowExecutionStatus.CANCELED: SagaState.CANCELLED.value,
-}
-"""A saga's state when it published none; other endings by the execution's own name
-(``terminated``, ``timed_out``, ``failed``)."""
 _WORKFLOW_ID: Final[TypeAdapter[str]] = TypeAdapter(Identifier)
 
 
@@ -83,15 +126,43 @@ class SagaConflict(OperationError):
 
 
 class AnswerRefused(OperationError):
-    """An intervention's answer does not fit: a result missing or of the wrong shape (422)."""
+    """An intervention's answer does not fit: a result missing or of the wrong shape (422);
+    ``problems`` names each by its path in the answer (``$.result.reservations``)."""
+
+    def __init__(self, message: str, problems: Sequence[FieldError] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 class SagaQuery(BaseModel):
-    """Which sagas to list: the same fields for ``starter.py list`` and ``GET /sagas``."""
+    """Which sagas to list: the same fields for ``starter.py list`` and ``GET /sagas``
+    (which refuses any other parameter, naming it)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     state: SagaState | None = None
     saga: SagaKind | None = None
+    customer: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """The customer's id (an order's ``customer_info.id``, a registration's email), matched
+    through the keyed digest each saga publishes as ``CustomerKey``, never the plain id."""
+    since: TimeBound | None = None
+    """Started at or after: an ISO 8601 time (``2026-12-07T10:00Z``; no zone: UTC) or a
+    duration back from now (``2h``)."""
+    until: TimeBound | None = None
+    """Started at or before (the same forms)."""
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    next: str | None = None
+    """A page's ``next``: the page after it."""
+
+    @field_validator("next")
+    @classmethod
+    def _cursor(cls, token: str | None) -> str | None:
+        if token is not None:
+            try:
+                Cursor.parse(token)
+            except BadCursor as err:
+                raise PydanticCustomError("cursor", str(err)) from None
+        return token
 
 
 class SagaSummary(BaseModel):
@@ -105,12 +176,17 @@ class SagaSummary(BaseModel):
     current_step: str | None = None
     """The step running or awaiting an operator; None when none (or no worker answered)."""
     correlation_id: str | None = None
+    rerun_of: str | None = None
+    """The saga this one reruns, when it is a rerun."""
     started_at: datetime | None = None
     closed_at: datetime | None = None
 
 
 class SagaList(BaseModel):
     sagas: list[SagaSummary]
+    """Newest first, by start time."""
+    next: str | None = None
+    """The cursor of the page after this one (``--next``, ``?next=``); None on the last."""
 
 
 def visibility_query(query: SagaQuery) -> str:
@@ -123,26 +199,23 @@ def visibility_query(query: SagaQuery) -> str:
         clauses.append(f'{SAGA_STATE.name} = "{query.state.value}"')
         if query.state in OPEN_STATES:
             clauses.append('ExecutionStatus = "Running"')
+    if query.customer is not None:
+        clauses.append(f'{CUSTOMER_KEY.name} = "{customer_key(query.customer)}"')
     return " AND ".join(clauses)
 
 
-def _state(execution: WorkflowExecution) -> str:
-    """The saga's published state while it is true; otherwise the execution's own."""
-    published = execution.typed_search_attributes.get(SAGA_STATE)
-    running = execution.status is WorkflowExecutionStatus.RUNNING
-    if published and (running or published not in OPEN_STATES):
-        return published
-    if execution.status is None:
-        return SagaState.IN_PROGRESS.value
-    return _EXECUTION_STATES.get(execution.status, execution.status.name.lower())
-
-
-async def list_sagas(client: Client, query: SagaQuery) -> list[SagaSummary]:
-    """The newest sagas matching ``query``, at most ``query.limit``."""
-    executions = [
-        execution
-        async for execution in client.list_workflows(visibility_query(query), limit=query.limit)
-    ]
+async def list_sagas(client: Client, query: SagaQuery) -> SagaList:
+    """The newest sagas matching ``query`` (by start time), at most ``query.limit``, and the
+    cursor of the next page."""
+    page = await newest_first(
+        client,
+        visibility_query(query),
+        query.limit,
+        since=query.since,
+        until=query.until,
+        after=Cursor.parse(query.next) if query.next else None,
+    )
+    executions = page.executions
     gate = asyncio.Semaphore(QUERIES_AT_ONCE)
 
     async def current_step(execution: WorkflowExecution) -> str | None:
@@ -156,18 +229,20 @@ async def list_sagas(client: Client, query: SagaQuery) -> list[SagaSummary]:
                 return None
 
     steps = await asyncio.gather(*(current_step(execution) for execution in executions))
-    return [
+    sagas = [
         SagaSummary(
             workflow_id=execution.id,
             saga=_kind_of(execution.workflow_type),
-            state=_state(execution),
+            state=state_of(execution),
             current_step=step,
             correlation_id=execution.typed_search_attributes.get(CORRELATION_ID),
+            rerun_of=execution.typed_search_attributes.get(RERUN_OF),
             started_at=execution.start_time,
             closed_at=execution.close_time,
         )
         for execution, step in zip(executions, steps, strict=True)
     ]
+    return SagaList(sagas=sagas, next=page.next.token() if page.next else None)
 
 
 def _kind_of(workflow_type: str) -> str:
@@ -209,7 +284,7 @@ def manual_results() -> list[ManualResult]:
 
 async def _describe(
     client: Client, workflow_id: str
-) -> tuple[WorkflowHandle[Any, Any], WorkflowExecution]:
+) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
     """The saga's handle and its description; SagaNotFound when there is no such saga (an
     id no saga could have is not even looked up)."""
     missing = SagaNotFound(f"no saga with id {workflow_id!r}")
@@ -234,16 +309,18 @@ async def saga_status(client: Client, workflow_id: str) -> SagaStatus:
     result or failure details (every step result put back from the history), so no worker
     is needed for it (one cancelled or terminated carries none: it is queried)."""
     handle, description = await _describe(client, workflow_id)
-    if description.status is WorkflowExecutionStatus.RUNNING:
-        return await query_status(handle)
-    return await final_status(handle)
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        return await final_status(handle)
+    status = timed(await query_status(handle), description)
+    status.attempts_now = list((await attempts_now(description)).values())
+    return status
 
 
 async def _running(client: Client, workflow_id: str, doing: str) -> WorkflowHandle[Any, Any]:
     """The handle of a saga still running; SagaConflict names the state it ended in."""
     handle, description = await _describe(client, workflow_id)
     if description.status is not WorkflowExecutionStatus.RUNNING:
-        raise SagaConflict(f"{workflow_id}: the saga has ended ({_state(description)}); {doing}")
+        raise SagaConflict(f"{workflow_id}: the saga has ended ({state_of(description)}); {doing}")
     return handle
 
 
@@ -263,8 +340,14 @@ async def intervene(client: Client, workflow_id: str, request: InterventionReque
         cause = err.cause
         if not isinstance(cause, ApplicationError):
             raise SagaConflict(f"{workflow_id}: {err}") from None
-        refused = AnswerRefused if cause.type in _ANSWER_REFUSALS else SagaConflict
-        raise refused(f"{workflow_id}: {cause.message}") from None
+        if cause.type not in _ANSWER_REFUSALS:
+            raise SagaConflict(f"{workflow_id}: {cause.message}") from None
+        problems = [
+            FieldError(str(detail["path"]), str(detail["message"]))
+            for detail in cause.details
+            if isinstance(detail, dict) and {"path", "message"} <= detail.keys()
+        ]
+        raise AnswerRefused(f"{workflow_id}: {cause.message}", problems) from None
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:  # it ended between the look and the update
             raise SagaConflict(f"{workflow_id}: the saga has ended") from None
@@ -278,3 +361,78 @@ async def cancel(client: Client, workflow_id: str) -> WorkflowHandle[Any, Any]:
     handle = await _running(client, workflow_id, "nothing to cancel")
     await handle.cancel()
     return handle
+
+
+async def terminate(client: Client, workflow_id: str, reason: str) -> None:
+    """End a running saga at once: no compensation runs, whatever it had done stays done
+    (a charge stays charged, stock stays reserved). For a saga that cannot end any other
+    way; ``cancel`` compensates."""
+    handle = await _running(client, workflow_id, "nothing to terminate")
+    try:
+        await handle.terminate(reason=reason or "terminated by an operator")
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:  # it ended between the look and the call
+            raise SagaConflict(f"{workflow_id}: the saga has ended") from None
+        raise
+
+
+async def rerun(
+    client: Client,
+    workflow_id: str,
+    task_queue: str,
+    data: Any = None,
+    *,
+    environment: str | None = None,
+) -> Submission:
+    """Run a saga that ended short (error, compensated, cancelled, terminated) again, as a
+    new saga linked to it: ``<base>-run-<n+1>``, so every effect carries new idempotency
+    keys. With ``data``, the corrected request, checked like a new one; without, the
+    original request and plan. A complete saga, one still running, or one already rerun
+    (rerun the latest) is refused (SagaConflict)."""
+    handle, description = await _describe(client, workflow_id)
+    state = state_of(description)
+    if description.status is WorkflowExecutionStatus.RUNNING:
+        raise SagaConflict(f"{workflow_id}: the saga is still running ({state}); nothing to rerun")
+    if state == SagaState.COMPLETE.value:
+        raise SagaConflict(
+            f"{workflow_id}: the saga completed; a complete saga is not rerun (submit a new"
+            " request for a new saga)"
+        )
+    latest = await latest_run(client, workflow_id)
+    if latest != workflow_id:
+        raise SagaConflict(f"{workflow_id}: already rerun as {latest}; rerun that one")
+    saga = catalogue().of_type(description.workflow_type)
+    assert saga is not None  # _describe found it in the catalogue
+    if data is None:
+        prepared = await _original(handle, saga)
+    else:
+        prepared = prepare(saga, data, environment=environment)
+    plan = prepared.plan.model_copy(update={"rerun_of": workflow_id})
+    base, number = run_number(workflow_id)
+    new_id = run_id(base, number + 1)
+    prepared = replace(
+        prepared,
+        identity=Identity(new_id, IdentitySource.ID),
+        request=prepared.request.model_copy(update={"plan": plan}),
+        plan=plan,
+    )
+    try:
+        started = await start_as(client, prepared, new_id, task_queue)
+    except WorkflowAlreadyStartedError:
+        raise SagaConflict(f"{workflow_id}: already rerun as {new_id}") from None
+    return Submission(started, True, SagaState.IN_PROGRESS.value)
+
+
+async def _original(handle: WorkflowHandle[Any, Any], saga: SagaDescriptor) -> Prepared:
+    """The saga's own request and plan, as it was started."""
+    async for event in handle.fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads[:1]
+        [request] = await data_converter().decode(payloads, [saga.request_class()])
+        plan: SagaPlan = request.plan
+        saga_input = getattr(request, saga.input_field)
+        correlation_id = getattr(saga_input, "correlation_id", None)
+        identity = Identity(handle.id, IdentitySource.ID)
+        customer = saga.customer_of(saga_input.model_dump(mode="json"))
+        key = customer_key(customer) if customer else None
+        return Prepared(saga, identity, request, plan, correlation_id, key)
+    raise SagaNotFound(f"no saga with id {handle.id!r}")  # a history always has its start

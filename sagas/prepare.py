@@ -1,14 +1,13 @@
-"""Preparing a start: the input checked, the plan resolved, the workflow id derived.
+"""Preparing a start: the input checked, the plan resolved, the identity derived.
 
 Everything that starts a saga (starter.py, the API, tests, the demo) goes through
-:func:`prepare`, so input validation, plan resolution and identity are the same everywhere.
+:func:`prepare`, so input validation, plan resolution and identity (sagas/identity.py) are the same
+everywhere.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -22,6 +21,14 @@ from models.plan import SagaPlan
 from plumbing.keys import keyed_digest
 from sagas.catalogue import catalogue
 from sagas.descriptor import SagaDescriptor
+from sagas.identity import (
+    Identity,
+    IdentitySource,
+    customer_key,
+    key_digest,
+    key_problem,
+    request_digest,
+)
 
 
 def code_problems(saga: SagaDescriptor, template: TaskTemplate) -> list[ConfigError]:
@@ -78,30 +85,46 @@ def plan_for(
     return build_plan(template, data, saga.step_set().activities)
 
 
-def _as_json(value: object) -> object:
-    """A Decimal (how sagas.inputs reads fractions) digests as the float json would have
-    read, so a request keeps the id it had before numbers were read exactly."""
-    return float(value) if isinstance(value, Decimal) else str(value)
-
-
-def request_key(saga: SagaDescriptor, data: dict[str, Any]) -> str:
-    """Same request, same id: a keyed digest of the saga's identity of the request (by
-    default the request's canonical JSON)."""
-    identity = saga.identity_of(data)
-    if identity is None:
-        identity = json.dumps(data, sort_keys=True, separators=(",", ":"), default=_as_json)
-    return keyed_digest(identity)
+def identity_of(
+    saga: SagaDescriptor,
+    data: dict[str, Any],
+    workflow_id: str | None = None,
+    key: tuple[str, str] | None = None,
+) -> Identity:
+    """The submission's identity (sagas/identity.py): an explicit id, the saga's business
+    rule, an idempotency key (``key``: its value and where it came from, else the request's
+    ``correlation_id``), or the request itself."""
+    if workflow_id is not None:
+        return Identity(workflow_id, IdentitySource.ID)
+    rule = saga.identity_of(data)
+    if rule is not None:
+        return Identity(f"{saga.kind}-{keyed_digest(rule)}", IdentitySource.RULE)
+    correlation_id = data.get("correlation_id")
+    if key is None and isinstance(correlation_id, str):
+        key = (correlation_id, "$.correlation_id")
+    if key is not None:
+        value, name = key
+        return Identity(f"{saga.kind}-{key_digest(value)}", IdentitySource.KEY, name)
+    return Identity(f"{saga.kind}-{request_digest(data)}", IdentitySource.REQUEST)
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A validated request, ready to start: the workflow id, its argument, its plan."""
+    """A validated request, ready to start: its identity, its argument, its plan."""
 
     saga: SagaDescriptor
-    workflow_id: str
+    identity: Identity
     request: BaseModel
     plan: SagaPlan
     correlation_id: str | None
+    customer_key: str | None = None
+    """The keyed digest of its customer, published for ``list --customer``."""
+
+    @property
+    def workflow_id(self) -> str:
+        """The id of the first saga this submission may be (a repeat after the dedup window
+        runs under a later one: the submission says which)."""
+        return self.identity.root
 
 
 class InvalidInput(Exception):
@@ -130,6 +153,7 @@ _MESSAGES = {
     "decimal_max_places": "must have at most {decimal_places} decimal places",
     "finite_number": "must be a finite number",
     "string_unicode": "must be Unicode text (a lone surrogate such as \\ud800 is not)",
+    "extra_forbidden": "unknown: not one of the accepted names",
 }
 """The limits' messages in the words of the rest (pydantic's own for anything else)."""
 
@@ -167,11 +191,13 @@ def prepare(
     workflow_id: str | None = None,
     environment: str | None = None,
     template: TaskTemplate | None = None,
+    idempotency_key: tuple[str, str] | None = None,
 ) -> Prepared:
     """Validate ``data`` and resolve the plan; start nothing.
 
     Every problem is collected: the config's schema first, then the input model's limits
-    (models/limits.py) wherever the schema found nothing already, then ``workflow_id``.
+    (models/limits.py) wherever the schema found nothing already, then ``workflow_id`` and
+    ``idempotency_key`` (its value, and the name a problem with it goes by).
     """
     template = template or saga.template(environment)
     problems = code_problems(saga, template)
@@ -193,14 +219,17 @@ def prepare(
             _WORKFLOW_ID.validate_python(workflow_id)
         except ValidationError as invalid:
             errors += field_errors(invalid, "workflow_id")
+    if idempotency_key is not None and (problem := key_problem(idempotency_key[0])):
+        errors.append(FieldError(idempotency_key[1], problem))
     if errors or validated is None:
         ordered = sorted(errors, key=lambda error: (error.path, error.message))
         raise InvalidInput([_shortened(error) for error in ordered])
     plan = plan_for(saga, template, data)
     return Prepared(
         saga=saga,
-        workflow_id=workflow_id or f"{saga.kind}-{request_key(saga, data)}",
+        identity=identity_of(saga, data, workflow_id, idempotency_key),
         request=saga.make_request(validated, plan),
         plan=plan,
         correlation_id=data.get("correlation_id"),
+        customer_key=customer_key(customer) if (customer := saga.customer_of(data)) else None,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,10 +32,21 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, TimeoutError
 from temporalio.service import RPCError
 
-from models.status import CompensationStatus, SagaState, SagaStatus, StepState, StepStatus
+from models.plan import STEP_LIMIT
+from models.status import (
+    AttemptNow,
+    CompensationStatus,
+    Intervention,
+    InterventionRequest,
+    SagaState,
+    SagaStatus,
+    StepState,
+    StepStatus,
+)
+from models.times import clock, span, stamp
 from plumbing.converter import data_converter
 from sagas.lifecycle import final_status
-from workflows.visibility import error_text, intervene_command
+from workflows.visibility import error_text, intervene_call, intervene_command
 
 POLL_INTERVAL = 1.0
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -42,25 +54,11 @@ QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
-class PendingAttempt:
-    """A step's activity as the server holds it: the attempt running or due next."""
-
-    activity: str
-    attempt: int
-    maximum_attempts: int
-    """0: no limit (compensations retry until they succeed)."""
-    running: bool
-    last_failure: str | None = None
-    next_attempt_at: datetime | None = None
-    started_at: datetime | None = None
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """What one poll saw: the status document and the pending activities by type."""
 
     status: SagaStatus
-    pending: Mapping[str, PendingAttempt]
+    pending: Mapping[str, AttemptNow]
 
 
 def _failure_text(error: BaseException) -> str:
@@ -71,16 +69,27 @@ def _failure_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _time(stamp: Any) -> datetime | None:
+def _time(value: Any) -> datetime | None:
     """A protobuf timestamp as an aware datetime; None when unset."""
-    return stamp.ToDatetime(tzinfo=UTC) if stamp.seconds or stamp.nanos else None
+    return value.ToDatetime(tzinfo=UTC) if value.seconds or value.nanos else None
 
 
-async def _pending_attempt(info: PendingActivityInfo) -> PendingAttempt:
+async def _failures(info: PendingActivityInfo) -> dict[str, int]:
+    """The failure counts the activity left in its heartbeat details, if any."""
+    if not info.HasField("heartbeat_details") or not info.heartbeat_details.payloads:
+        return {}
+    [details] = await data_converter().decode(info.heartbeat_details.payloads[:1])
+    if not isinstance(details, dict):
+        return {}
+    return {str(kind): count for kind, count in details.items() if isinstance(count, int)}
+
+
+async def _pending_attempt(info: PendingActivityInfo) -> AttemptNow:
     failure = None
     if info.HasField("last_failure"):
         failure = _failure_text(await data_converter().decode_failure(info.last_failure))
-    return PendingAttempt(
+    return AttemptNow(
+        failures=await _failures(info),
         activity=info.activity_type.name,
         attempt=info.attempt,
         maximum_attempts=info.maximum_attempts,
@@ -91,29 +100,17 @@ async def _pending_attempt(info: PendingActivityInfo) -> PendingAttempt:
     )
 
 
-async def _pending(described: WorkflowExecutionDescription) -> dict[str, PendingAttempt]:
+async def attempts_now(described: WorkflowExecutionDescription) -> dict[str, AttemptNow]:
     infos = described.raw_description.pending_activities
     return {info.activity_type.name: await _pending_attempt(info) for info in infos}
 
 
-async def pending_attempts(handle: WorkflowHandle[Any, Any]) -> dict[str, PendingAttempt]:
+async def pending_attempts(handle: WorkflowHandle[Any, Any]) -> dict[str, AttemptNow]:
     """The saga's pending activities (running, or waiting for their next attempt)."""
-    return await _pending(await handle.describe())
+    return await attempts_now(await handle.describe())
 
 
 # -- rendering (pure) ------------------------------------------------------------------------
-
-
-def _clock(moment: datetime) -> str:
-    return moment.astimezone().strftime("%H:%M:%S")
-
-
-def _span(seconds: float) -> str:
-    seconds = max(int(seconds), 0)
-    if seconds < 120:
-        return f"{seconds}s"
-    hours, minutes = divmod(seconds // 60, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
 def _label(status: SagaStatus, activity: str) -> str:
@@ -124,37 +121,58 @@ def _label(status: SagaStatus, activity: str) -> str:
     return f"{activity} (undo {undo.for_step})" if undo else activity
 
 
-def _attempt_number(attempt: PendingAttempt, number: int) -> str:
-    limit = f" of {attempt.maximum_attempts}" if attempt.maximum_attempts else ""
-    return f"attempt {number}{limit}"
+def _step_of(status: SagaStatus, attempt: AttemptNow) -> StepStatus | None:
+    return status.steps.get(attempt.activity)
 
 
-def _next_attempt(attempt: PendingAttempt, now: datetime) -> str:
+def _attempt_number(status: SagaStatus, attempt: AttemptNow, number: int) -> str:
+    """``attempt 2 of 2`` against the step's own limit (``round 2, …`` after an operator's
+    retry); once an outage strategy has counted failures, its budget too, separately."""
+    step = _step_of(status, attempt)
+    limit = step.attempt_limit if step and step.attempt_limit else attempt.maximum_attempts
+    which = (
+        f"round {step.round}, attempt {number}" if step and step.round > 1 else f"attempt {number}"
+    )
+    outage = {kind: count for kind, count in attempt.failures.items() if kind != STEP_LIMIT}
+    if not outage:
+        return f"{which} of {limit}" if limit else which
+    budgets = "; ".join(
+        f"{kind} outage budget {attempt.maximum_attempts}: {count} failed"
+        for kind, count in sorted(outage.items())
+    )
+    return f"{which} (step limit {limit}: {attempt.failures.get(STEP_LIMIT, 0)} failed; {budgets})"
+
+
+def _next_attempt(status: SagaStatus, attempt: AttemptNow, now: datetime) -> str:
     """What happens next: the attempt running, or when it starts."""
-    which = _attempt_number(attempt, attempt.attempt)
+    which = _attempt_number(status, attempt, attempt.attempt)
     if attempt.running:
-        since = f" since {_clock(attempt.started_at)}" if attempt.started_at else ""
+        since = f" since {clock(attempt.started_at)}" if attempt.started_at else ""
         return f"{which} running{since}"
     if attempt.next_attempt_at:
         wait = (attempt.next_attempt_at - now).total_seconds()
-        return f"{which} at {_clock(attempt.next_attempt_at)} (in {_span(wait)})"
+        return f"{which} at {clock(attempt.next_attempt_at)} (in {span(wait)})"
     return f"{which} waiting for a worker"
 
 
 def attempt_line(
-    status: SagaStatus, attempt: PendingAttempt, now: datetime, first_failed: int | None = None
+    status: SagaStatus, attempt: AttemptNow, now: datetime, first_failed: int | None = None
 ) -> str:
     """One pending activity: its last failure, if any, and the attempt running or next.
     ``first_failed``: the first failed attempt not reported yet (a poll may miss some)."""
     label = _label(status, attempt.activity)
     if not (attempt.last_failure and attempt.attempt > 1):
-        return f"{label}: {_next_attempt(attempt, now)}"
+        return f"{label}: {_next_attempt(status, attempt, now)}"
     last = attempt.attempt - 1
     first = min(first_failed or last, last)
+    step = _step_of(status, attempt)
+    round_ = f"round {step.round}, " if step and step.round > 1 else ""
     failed = (
-        f"attempt {last} failed" if first == last else f"attempts {first}-{last} failed, the last"
+        f"{round_}attempt {last} failed"
+        if first == last
+        else f"{round_}attempts {first}-{last} failed, the last"
     )
-    return f"{label}: {failed}: {attempt.last_failure}; {_next_attempt(attempt, now)}"
+    return f"{label}: {failed}: {attempt.last_failure}; {_next_attempt(status, attempt, now)}"
 
 
 def _plural(count: int, word: str) -> str:
@@ -163,9 +181,12 @@ def _plural(count: int, word: str) -> str:
 
 def _step_line(name: str, step: StepStatus, before: StepState) -> str | None:
     attempts = _plural(step.attempts, "attempt")
+    if step.round > 1:
+        attempts += f" in {step.round} rounds"
     match step.state:
         case StepState.IN_PROGRESS:
-            return f"▶ {name} started{' again' if before is StepState.ERROR else ''}"
+            again = f" again (round {step.round})" if before is StepState.ERROR else ""
+            return f"▶ {name} started{again}"
         case StepState.COMPLETE:
             return f"✓ {name} complete ({attempts})"
         case StepState.ERROR:
@@ -195,12 +216,23 @@ def _awaiting_lines(status: SagaStatus) -> list[str]:
     intervention = status.intervention
     if intervention is None:
         return [f"⏸ {status.workflow_id} awaits an operator"]
-    allowed = [action.value for action in intervention.allowed]
-    deadline = intervention.deadline.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     return [
         f"⏸ {intervention.step} awaits an operator: {error_text(intervention.error)}",
-        f"  allowed: {', '.join(allowed)}; until {deadline}",
-        f"  run: {intervene_command(status.workflow_id, allowed)}",
+        *(f"  {line}" for line in intervention_lines(status.workflow_id, intervention)),
+    ]
+
+
+def intervention_lines(workflow_id: str, intervention: Intervention) -> list[str]:
+    """What an operator needs: the answers allowed, the deadline and what happens then, and
+    the exact command and API call that answer."""
+    allowed = [action.value for action in intervention.allowed]
+    then = (
+        f", then {intervention.on_timeout.value} automatically" if intervention.on_timeout else ""
+    )
+    return [
+        f"allowed: {', '.join(allowed)}; until {stamp(intervention.deadline)}{then}",
+        f"run: {intervene_command(workflow_id, allowed)}",
+        f"or:  {intervene_call(workflow_id, allowed)}",
     ]
 
 
@@ -209,8 +241,13 @@ def _answered(before: SagaState, status: SagaStatus) -> list[str]:
     decision = status.intervention.decision if status.intervention else None
     if before is not SagaState.AWAITING_INTERVENTION or status.state is before or not decision:
         return []
-    reason = f" ({decision.reason})" if decision.reason else ""
-    return [f"▶ operator answered: {decision.action.value}{reason}"]
+    return [f"▶ {answer_text(decision)}"]
+
+
+def answer_text(decision: InterventionRequest) -> str:
+    """``alice answered retry ("stock arrived")``."""
+    reason = f" ({json.dumps(decision.reason)})" if decision.reason else ""
+    return f"{decision.operator} answered {decision.action.value}{reason}"
 
 
 def _saga_lines(before: SagaState, status: SagaStatus) -> list[str]:
@@ -263,17 +300,17 @@ def waiting_line(current: Snapshot, now: datetime) -> str:
     status = current.status
     if status.state is SagaState.AWAITING_INTERVENTION and status.intervention:
         left = (status.intervention.deadline - now).total_seconds()
-        return f"… {status.intervention.step} awaits an operator (deadline in {_span(left)})"
+        return f"… {status.intervention.step} awaits an operator (deadline in {span(left)})"
     waits = []
     for attempt in current.pending.values():
         label = _label(status, attempt.activity)
-        which = _attempt_number(attempt, attempt.attempt)
+        which = _attempt_number(status, attempt, attempt.attempt)
         if attempt.running and attempt.started_at:
             running = (now - attempt.started_at).total_seconds()
-            waits.append(f"{label}: {which} running for {_span(running)}")
+            waits.append(f"{label}: {which} running for {span(running)}")
         elif attempt.next_attempt_at:
             waits.append(
-                f"{label}: {which} in {_span((attempt.next_attempt_at - now).total_seconds())}"
+                f"{label}: {which} in {span((attempt.next_attempt_at - now).total_seconds())}"
             )
     return f"… {'; '.join(waits)}" if waits else ""
 
@@ -321,7 +358,7 @@ async def _snapshot(
         raw = await handle.query("status", rpc_timeout=QUERY_TIMEOUT)
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError, RPCError):
         return None
-    return Snapshot(SagaStatus.model_validate(raw), await _pending(described))
+    return Snapshot(SagaStatus.model_validate(raw), await attempts_now(described))
 
 
 async def _ended(handle: WorkflowHandle[Any, Any]) -> None:
@@ -363,13 +400,3 @@ async def follow(
 async def outcome(handle: WorkflowHandle[Any, Any], out: TextIO | None) -> SagaStatus:
     """The saga's final status; its progress is printed on ``out`` meanwhile, if given."""
     return await (final_status(handle) if out is None else follow(handle, out))
-
-
-async def attempt_lines(handle: WorkflowHandle[Any, Any], status: SagaStatus) -> list[str]:
-    """``status``'s view of the attempts under way: the running attempt, the last failure
-    and the next retry of each pending activity."""
-    now = datetime.now(UTC)
-    return [
-        f"  now: {attempt_line(status, attempt, now)}"
-        for attempt in (await pending_attempts(handle)).values()
-    ]

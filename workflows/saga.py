@@ -53,6 +53,7 @@ class SagaWorkflow(Generic[InputT]):
             workflow_id=workflow.info().workflow_id,
             workflow=plan.workflow,
             correlation_id=saga_input.correlation_id or new_correlation_id(self.correlation_prefix),
+            rerun_of=plan.rerun_of,
         )
         self.runner = StepRunner(plan, self._status, self.steps, self.specs())
 

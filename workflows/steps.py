@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -99,9 +99,13 @@ def new_correlation_id(prefix: str) -> str:
     return f"{prefix}_{int(workflow.now().timestamp())}_{workflow.random().getrandbits(32):08x}"
 
 
-def _refusal(why: InterventionRefusal, message: str) -> ApplicationError:
-    """An ``intervene`` validator's refusal; its type tells callers why (409 or 422)."""
-    return ApplicationError(message, type=why.value, non_retryable=True)
+def _refusal(
+    why: InterventionRefusal, message: str, problems: Sequence[tuple[str, str]] = ()
+) -> ApplicationError:
+    """An ``intervene`` validator's refusal; its type tells callers why (409 or 422), its
+    details list each problem with the answer as ``{"path", "message"}``."""
+    details = [{"path": path, "message": text} for path, text in problems]
+    return ApplicationError(message, *details, type=why.value, non_retryable=True)
 
 
 class SagaEnded(Exception):
@@ -211,7 +215,8 @@ class StepRunner:
         self._activity_results: set[str] = set()
         """Steps whose result is their activity's, already recorded in the history."""
         for step in plan.steps:
-            status.steps.setdefault(step.name, StepStatus())
+            limit = step.attempt_limit or step.retry.maximum_attempts
+            status.steps.setdefault(step.name, StepStatus(attempt_limit=limit))
         status.overrides = list(plan.overrides)
 
     # -- running ---------------------------------------------------------------------------
@@ -345,31 +350,36 @@ class StepRunner:
     async def _await_intervention(self, step: StepPlan, error: StepError) -> bool:
         timeout = timedelta(seconds=self.plan.intervention_timeout_seconds)
         self._decision = None
+        on_timeout = (
+            InterventionAction.COMPENSATE
+            if self.plan.on_intervention_timeout is InterventionTimeoutAction.COMPENSATE
+            and self._undo
+            else InterventionAction.FAIL
+        )
         self.status.intervention = Intervention(
             step=step.name,
             error=error,
             allowed=self._allowed_actions(),
             deadline=workflow.now() + timeout,
+            on_timeout=on_timeout,
         )
         self._set_state(SagaState.AWAITING_INTERVENTION)
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
             decision = self._decision
         except builtins.TimeoutError:
-            action = (
-                InterventionAction.COMPENSATE
-                if self.plan.on_intervention_timeout is InterventionTimeoutAction.COMPENSATE
-                and self._undo
-                else InterventionAction.FAIL
-            )
             decision = InterventionRequest(
-                action=action, reason="intervention timed out", operator="timeout"
+                action=on_timeout, reason="intervention timed out", operator="timeout"
             )
         assert decision is not None
         self.status.intervention.decision = decision
+        self.status.intervention.answered_at = workflow.now()
         self._set_state(SagaState.IN_PROGRESS)
         if decision.action is InterventionAction.RETRY:
             self.status.failed_steps.remove(step.name)
+            record = self.status.steps[step.name]
+            record.round += 1
+            record.earlier_error, record.error = record.error, None
             return True
         if decision.action is InterventionAction.RESOLVE:
             self.status.failed_steps.remove(step.name)
@@ -410,21 +420,28 @@ class StepRunner:
         if not result:
             readers = self.steps.readers_of(step)
             if readers:
+                need = f"required: later steps read it ({', '.join(readers)})"
                 raise _refusal(
                     InterventionRefusal.RESULT_REQUIRED,
                     f"resolving {step} needs a result ({model.__name__}): later steps read"
                     f" it ({', '.join(readers)})",
+                    [("$.result", need)],
                 )
             return
         try:
             model.model_validate(result)
         except ValidationError as err:
-            problems = "; ".join(
+            text = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'result'}: {e['msg']}" for e in err.errors()
             )
+            paths = [
+                "$.result" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"])
+                for e in err.errors()
+            ]
             raise _refusal(
                 InterventionRefusal.RESULT_INVALID,
-                f"result for {step} does not fit {model.__name__}: {problems}",
+                f"result for {step} does not fit {model.__name__}: {text}",
+                [(path, e["msg"]) for path, e in zip(paths, err.errors(), strict=True)],
             ) from None
 
     def decide(self, request: InterventionRequest) -> None:

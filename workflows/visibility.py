@@ -20,7 +20,11 @@ from models.status import SagaState, SagaStatus, StepError, StepState
 
 SAGA_STATE = SearchAttributeKey.for_keyword("SagaState")
 CORRELATION_ID = SearchAttributeKey.for_keyword("CorrelationId")
-ALL = (SAGA_STATE, CORRELATION_ID)
+RERUN_OF = SearchAttributeKey.for_keyword("RerunOf")
+"""The workflow id a rerun reruns, set when it starts."""
+CUSTOMER_KEY = SearchAttributeKey.for_keyword("CustomerKey")
+"""A keyed digest of the saga's customer, set when it starts (``list --customer``)."""
+ALL = (SAGA_STATE, CORRELATION_ID, RERUN_OF, CUSTOMER_KEY)
 
 
 def publish_state(state: str, correlation_id: str) -> None:
@@ -75,6 +79,11 @@ def intervene_command(workflow_id: str, allowed: Sequence[str]) -> str:
     return f"python starter.py intervene {workflow_id} {'|'.join(allowed)}"
 
 
+def intervene_call(workflow_id: str, allowed: Sequence[str]) -> str:
+    """The HTTP API's call that answers it."""
+    return f"POST /sagas/{workflow_id}/{'|'.join(allowed)}"
+
+
 def _attempts(step: StepPlan) -> str:
     limit = step.attempt_limit or step.retry.maximum_attempts
     text = f"{limit} attempt{'' if limit == 1 else 's'}"
@@ -86,6 +95,8 @@ def _attempts(step: StepPlan) -> str:
 def start_details(plan: SagaPlan) -> str:
     """The saga's static details (Markdown): its config and what each step does."""
     lines = [f"**{plan.workflow}** v{plan.version} ({plan.environment} config)", ""]
+    if plan.rerun_of:
+        lines[1:1] = ["", f"Rerun of `{plan.rerun_of}`"]
     lines += [
         f"{number}. **{step.name}**: {step.description or step.activity}"
         f" ({_attempts(step)}, then {step.on_exhausted.value})"
@@ -106,7 +117,7 @@ def current_details(status: SagaStatus, plan: SagaPlan) -> str:
     intervention = status.intervention
     if status.state is SagaState.AWAITING_INTERVENTION and intervention:
         allowed = [action.value for action in intervention.allowed]
-        deadline = intervention.deadline.strftime("%Y-%m-%d %H:%M:%S UTC")
+        deadline = intervention.deadline.strftime("%Y-%m-%d %H:%M:%SZ")
         lines += [
             "",
             f"Step **{intervention.step}** failed: {error_text(intervention.error)}.",

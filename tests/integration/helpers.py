@@ -6,11 +6,12 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from temporalio.client import Client
@@ -47,7 +48,8 @@ async def run_saga(
 ) -> SagaStatus:
     """Start a new saga the way ``starter.py`` does and wait for its final status."""
     prepared = prepare(catalogue()[saga], data, workflow_id=workflow_id)
-    handle, started = await start_saga(client, prepared, queue)
+    submission = await start_saga(client, prepared, queue)
+    handle, started = submission.handle, submission.started
     assert started
     return await final_status(handle)
 
@@ -89,3 +91,37 @@ def worker_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+T = TypeVar("T")
+
+
+WITHIN = 60.0
+"""Seconds a polled condition may take (the stuck order's two attempts take about 3)."""
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]]) -> T:
+    """``check()``'s first answer that is not None, polled for at most WITHIN seconds."""
+    deadline = time.monotonic() + WITHIN
+    while (found := await check()) is None:
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.2)
+    return found
+
+
+async def saga_document(api: httpx.AsyncClient, workflow_id: str) -> dict[str, Any]:
+    """``GET /sagas/{workflow_id}``, which must answer 200."""
+    response = await api.get(f"/sagas/{workflow_id}")
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    return document
+
+
+async def in_state(api: httpx.AsyncClient, workflow_id: str, state: str) -> dict[str, Any]:
+    """The saga's status document (from the API) once it is in ``state``."""
+
+    async def check() -> dict[str, Any] | None:
+        document = await saga_document(api, workflow_id)
+        return document if document["state"] == state else None
+
+    return await eventually(check)

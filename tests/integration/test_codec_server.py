@@ -38,7 +38,7 @@ async def test_codec_server_decodes_a_stored_saga_input_for_the_ui(
 ) -> None:
     email = f"codec-{uuid.uuid4().hex[:8]}@example.com"
     data = {**ORDER, "customer_info": {**ORDER["customer_info"], "email": email}}
-    handle, _ = await start_saga(dev_client, prepare(saga("order"), data), dev_worker)
+    handle = (await start_saga(dev_client, prepare(saga("order"), data), dev_worker)).handle
     await final_status(handle)
     [started] = [e async for e in handle.fetch_history_events() if e.event_id == 1]
     stored = started.workflow_execution_started_event_attributes.input

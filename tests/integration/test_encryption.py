@@ -33,7 +33,7 @@ def _personal(data: dict[str, Any], *paths: str) -> list[str]:
 
 async def _stored_history(client: Client, saga: str, data: dict[str, Any], queue: str) -> bytes:
     """Run the saga to completion; its history as the server stores and serves it."""
-    handle, _ = await start_saga(client, prepare(catalogue()[saga], data), queue)
+    handle = (await start_saga(client, prepare(catalogue()[saga], data), queue)).handle
     status = await final_status(handle)
     assert status.state is SagaState.COMPLETE, status.model_dump_json(indent=2)
     events = [event async for event in handle.fetch_history_events()]

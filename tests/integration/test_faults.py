@@ -73,7 +73,8 @@ async def _worker_for(client: Client, services: Services) -> AsyncIterator[str]:
 
 
 async def _start(client: Client, queue: str, saga: str, data: dict[str, Any]) -> Handle:
-    handle, started = await start_saga(client, prepare(catalogue()[saga], data), queue)
+    submission = await start_saga(client, prepare(catalogue()[saga], data), queue)
+    handle, started = submission.handle, submission.started
     assert started
     return handle
 

@@ -36,7 +36,7 @@ def _of(events: list[HistoryEvent], kind: str) -> list[Any]:
 
 async def test_a_completed_order_stores_each_fact_once(dev_client: Client, dev_worker: str) -> None:
     prepared = prepare(saga("order"), {**SAMPLE, "correlation_id": f"h-{uuid.uuid4().hex}"})
-    handle, _ = await start_saga(dev_client, prepared, dev_worker)
+    handle = (await start_saga(dev_client, prepared, dev_worker)).handle
     status = await final_status(handle)
     history = await handle.fetch_history()
     events = list(history.events)

@@ -4,74 +4,31 @@ HTTP API end to end (in-process, and ``starter.py api`` as its own process)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-import pytest
 from temporalio.client import Client
 
-from frontends.api import SagaApi
-from plumbing.connection import TemporalSettings
 from plumbing.ports import free_port
 from plumbing.processes import ApiServer, DevServer
 from sagas.catalogue import saga
 from sagas.lifecycle import start_saga
 from sagas.prepare import prepare
-from tests.integration.helpers import run_saga, run_starter
+from tests.integration.helpers import eventually, in_state, run_saga, run_starter, saga_document
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
 REGISTRATION = json.loads((ROOT / "examples" / "registration_sample.json").read_text())
 STUCK_FAULT = {"operation": "inventory.reserve", "count": 2, "mode": "status", "status": 500}
 """update_inventory's two attempts fail: the order awaits an operator (then stock is there)."""
-T = TypeVar("T")
-
-
-WITHIN = 60.0
-"""Seconds a polled condition may take (the stuck order's two attempts take about 3)."""
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]]) -> T:
-    """``check()``'s first answer that is not None, polled for at most WITHIN seconds."""
-    deadline = time.monotonic() + WITHIN
-    while (found := await check()) is None:
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.2)
-    return found
 
 
 def unique_order() -> dict[str, Any]:
     """The sample order under a correlation id of its own, hence a workflow id of its own."""
     return {**SAMPLE, "correlation_id": f"ops-{uuid.uuid4().hex[:12]}"}
-
-
-@pytest.fixture
-async def api(dev_server: DevServer, dev_worker: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = TemporalSettings(address=dev_server.address, task_queue=dev_worker)
-    transport = httpx.ASGITransport(app=SagaApi(settings).app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
-        yield client
-
-
-async def _saga(api: httpx.AsyncClient, workflow_id: str) -> dict[str, Any]:
-    response = await api.get(f"/sagas/{workflow_id}")
-    assert response.status_code == 200, response.text
-    document: dict[str, Any] = response.json()
-    return document
-
-
-async def _in_state(api: httpx.AsyncClient, workflow_id: str, state: str) -> dict[str, Any]:
-    async def check() -> dict[str, Any] | None:
-        document = await _saga(api, workflow_id)
-        return document if document["state"] == state else None
-
-    return await eventually(check)
 
 
 async def _listed(api: httpx.AsyncClient, workflow_id: str, **params: str) -> dict[str, Any] | None:
@@ -107,7 +64,7 @@ async def test_api_an_operator_finds_a_stuck_order_retries_it_and_watches_it_fin
     )
     assert await _listed(api, workflow_id, state="complete") is None
 
-    stuck = await _saga(api, workflow_id)
+    stuck = await saga_document(api, workflow_id)
     why = stuck["steps"]["update_inventory"]["error"]
     assert why["type"] == "SERVICE_ERROR"
     assert stuck["intervention"]["step"] == "update_inventory"
@@ -122,7 +79,7 @@ async def test_api_an_operator_finds_a_stuck_order_retries_it_and_watches_it_fin
     assert retry.status_code == 200, retry.text
     assert retry.json()["state"] != "awaiting_intervention"
 
-    done = await _in_state(api, workflow_id, "complete")
+    done = await in_state(api, workflow_id, "complete")
     inventory = done["steps"]["update_inventory"]
     assert (inventory["state"], inventory["attempts"]) == ("complete", 3)
     assert inventory["error"] is None
@@ -142,7 +99,7 @@ async def test_api_cancel_unknown_ids_and_readiness(
     assert (await services_http.post("/_faults", json=STUCK_FAULT)).status_code == 201
     started = await api.post("/orders", json=unique_order())
     workflow_id = started.json()["workflow_id"]
-    await _in_state(api, workflow_id, "awaiting_intervention")
+    await in_state(api, workflow_id, "awaiting_intervention")
 
     cancelled = await api.post(f"/sagas/{workflow_id}/cancel")
 
@@ -151,7 +108,7 @@ async def test_api_cancel_unknown_ids_and_readiness(
         "workflow_id": workflow_id,
         "status_url": started.json()["status_url"],
     }
-    document = await _in_state(api, workflow_id, "cancelled")
+    document = await in_state(api, workflow_id, "cancelled")
     assert [c["activity"] for c in document["compensations"]] == [
         "release_inventory", "refund_payment",
     ]  # fmt: skip

@@ -87,10 +87,13 @@ async def test_same_request_twice_runs_one_saga(
     second = prepare(saga("order"), json.loads(json.dumps(data)))
     assert first.workflow_id == second.workflow_id
 
-    handle, started = await start_saga(dev_client, first, dev_worker)
+    submission = await start_saga(dev_client, first, dev_worker)
+
+    handle, started = submission.handle, submission.started
     assert started
     await final_status(handle)
-    again, started_again = await start_saga(dev_client, second, dev_worker)
+    submission = await start_saga(dev_client, second, dev_worker)
+    again, started_again = submission.handle, submission.started
 
     assert not started_again
     assert again.id == handle.id
@@ -257,7 +260,7 @@ async def test_cancel_after_payment_refunds_and_releases(
     result = await run_starter(dev_server, dev_worker, "cancel", workflow_id, "--wait", "--json")
 
     assert result.returncode == 1, result.stderr  # the saga ended cancelled: exit 1
-    status = SagaStatus.model_validate_json(result.stdout.split("\n", 1)[1])
+    status = SagaStatus.model_validate_json(result.stdout)  # --json: JSON only
     assert status.state is SagaState.CANCELLED
     assert [c.activity for c in status.compensations] == ["release_inventory", "refund_payment"]
     charge = (await charges_for(services_http, workflow_id))[0]
@@ -271,14 +274,15 @@ async def test_the_same_order_submitted_ten_times_at_once_runs_one_saga(
     starts = await asyncio.gather(
         *(start_saga(dev_client, prepared, dev_worker) for _ in range(10))
     )
-    assert sum(started for _, started in starts) == 1
-    statuses = [await final_status(handle) for handle, _ in starts]
+    assert sum(start.started for start in starts) == 1
+    statuses = [await final_status(start.handle) for start in starts]
     assert {status.state for status in statuses} == {SagaState.COMPLETE}
     assert len({status.result["payment_id"] for status in statuses}) == 1
     assert len(await charges_for(services_http, prepared.workflow_id)) == 1
 
     # Finished, then submitted again: attached to the finished saga, nothing runs again.
-    handle, started = await start_saga(dev_client, prepared, dev_worker)
+    submission = await start_saga(dev_client, prepared, dev_worker)
+    handle, started = submission.handle, submission.started
     assert not started
     assert (await final_status(handle)).result == statuses[0].result
     assert len(await charges_for(services_http, prepared.workflow_id)) == 1
@@ -304,7 +308,7 @@ async def _cancel_while_reply_held(
              "delay_seconds": 1.5}  # fmt: skip
     assert (await http.post("/_faults", json=fault)).status_code == 201
     prepared = prepare(saga("order"), SAMPLE, workflow_id=workflow_id)
-    handle, _ = await start_saga(client, prepared, queue)
+    handle = (await start_saga(client, prepared, queue)).handle
     for _ in range(100):
         if await written():
             break

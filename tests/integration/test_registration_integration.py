@@ -99,10 +99,13 @@ async def test_resubmitting_the_same_registration_creates_one_user(
     again = prepare(saga("register"), json.loads(json.dumps(data)))
     assert first.workflow_id == again.workflow_id
 
-    handle, started = await start_saga(dev_client, first, dev_worker)
+    submission = await start_saga(dev_client, first, dev_worker)
+
+    handle, started = submission.handle, submission.started
     assert started
     done = await final_status(handle)
-    second, started_again = await start_saga(dev_client, again, dev_worker)
+    submission = await start_saga(dev_client, again, dev_worker)
+    second, started_again = submission.handle, submission.started
     assert not started_again
     assert second.id == handle.id
     assert (await final_status(second)).result["user_id"] == done.result["user_id"]
@@ -115,7 +118,7 @@ async def test_resubmitting_the_same_registration_creates_one_user(
 
     # Even a forced second saga (another workflow id) finds the user instead of a duplicate.
     forced = prepare(saga("register"), data, workflow_id=f"{first.workflow_id}-forced")
-    handle, _ = await start_saga(dev_client, forced, dev_worker)
+    handle = (await start_saga(dev_client, forced, dev_worker)).handle
     rerun = await final_status(handle)
     assert rerun.state is SagaState.COMPLETE
     results = {name: step.result or {} for name, step in rerun.steps.items()}

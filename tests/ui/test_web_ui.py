@@ -115,12 +115,12 @@ async def sagas(
         await _fault(services_http, operation="payments.charge", count=1, status=503)
         run = uuid.uuid4().hex[:6]
         prepared = prepare(saga("order"), SAMPLE, workflow_id=f"ui-retried-{run}")
-        retried, _ = await start_saga(client, prepared, queue)
+        retried = (await start_saga(client, prepared, queue)).handle
         status = await final_status(retried)
         assert status.steps["process_payment"].attempts == 2, status
         await _fault(services_http, operation="inventory.reserve", count=2, status=500)
         prepared = prepare(saga("order"), SAMPLE, workflow_id=f"ui-stuck-{run}")
-        stuck, _ = await start_saga(client, prepared, queue)
+        stuck = (await start_saga(client, prepared, queue)).handle
         await _awaiting(stuck)
         yield Sagas(f"{ui_server.ui_url}/namespaces/default/workflows", retried, stuck)
 

@@ -183,7 +183,12 @@ async def test_the_openapi_document_lists_every_route_and_its_models() -> None:
     assert _resolve(model, document)["title"] == "OrderInput"
     assert set(order["responses"]) == {"202", "401", "413", "422", "503"}
     listing = document["paths"]["/sagas"]["get"]
-    assert [p["name"] for p in listing["parameters"]] == ["state", "saga", "limit"]
+    assert [p["name"] for p in listing["parameters"]] == [
+        "state", "saga", "customer", "since", "until", "limit", "next"
+    ]  # fmt: skip
+    assert ("post", "/sagas/{workflow_id}/rerun") in documented
+    order_headers = [p["name"] for p in order["parameters"] if p["in"] == "header"]
+    assert order_headers == ["Idempotency-Key"]
     resolve = document["paths"]["/sagas/{workflow_id}/resolve"]["post"]
     assert "InventoryResult" in resolve["description"]
     assert "create_order reads it" in resolve["description"]

@@ -16,6 +16,7 @@ from copy import deepcopy
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ import starter
 from plumbing.connection import TemporalSettings
 from sagas.catalogue import catalogue, saga
 from sagas.inputs import MAX_LISTED, InputError, JSONNumber, parse_request, read_request
+from sagas.lifecycle import Submission
 from sagas.prepare import InvalidInput, Prepared, prepare
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -53,7 +55,8 @@ def run(*argv: str) -> Run:
 
     async def start_saga(client: object, prepared: Prepared, task_queue: str) -> Any:
         started.append(prepared)
-        return object(), True
+        handle: Any = SimpleNamespace(id=prepared.workflow_id)
+        return Submission(handle, True, "in_progress")
 
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):

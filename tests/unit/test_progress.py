@@ -8,6 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from models.status import (
+    AttemptNow,
     CompensationStatus,
     Intervention,
     InterventionAction,
@@ -17,7 +18,7 @@ from models.status import (
     StepState,
     StepStatus,
 )
-from sagas.progress import PendingAttempt, Printer, Snapshot, attempt_line, changes, waiting_line
+from sagas.progress import Printer, Snapshot, attempt_line, changes, waiting_line
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 STEPS = ("validate_cart", "process_payment", "update_inventory")
@@ -25,7 +26,8 @@ TIMEOUT = "SERVICE_TIMEOUT: gateway timeout"
 
 
 def _clock(moment: datetime) -> str:
-    return moment.astimezone().strftime("%H:%M:%S")
+    """Times print in UTC with an explicit Z, whatever the machine's zone."""
+    return moment.astimezone(UTC).strftime("%H:%M:%SZ")
 
 
 def _status(*states: StepState, saga: SagaState = SagaState.IN_PROGRESS) -> SagaStatus:
@@ -41,8 +43,8 @@ def _status(*states: StepState, saga: SagaState = SagaState.IN_PROGRESS) -> Saga
     )
 
 
-def _payment(attempt: int, *, running: bool = False, wait: float = 11) -> PendingAttempt:
-    return PendingAttempt(
+def _payment(attempt: int, *, running: bool = False, wait: float = 11) -> AttemptNow:
+    return AttemptNow(
         activity="process_payment",
         attempt=attempt,
         maximum_attempts=5,
@@ -108,7 +110,7 @@ def test_a_compensation_is_named_with_the_step_it_undoes() -> None:
         CompensationStatus(activity="refund_payment", for_step="process_payment",
                            state=StepState.IN_PROGRESS)
     )  # fmt: skip
-    undo = PendingAttempt("refund_payment", attempt=1, maximum_attempts=0, running=True)
+    undo = AttemptNow(activity="refund_payment", attempt=1, maximum_attempts=0, running=True)
     lines = changes(Snapshot(_status(C, C, E), {}), Snapshot(status, {"refund_payment": undo}), NOW)
     assert lines == ["↩ refund_payment (undo process_payment) started"]
     assert attempt_line(status, undo, NOW) == (
@@ -163,3 +165,47 @@ def test_plain_lines_when_not_a_terminal_and_a_redrawn_line_on_one() -> None:
     printer.transient("… waiting")
     printer.lines(["✓ done"])
     assert terminal.getvalue() == "… waiting\r\x1b[K✓ done\n"
+
+
+def _inventory(attempt: int, failures: dict[str, int] | None = None) -> AttemptNow:
+    """update_inventory as the server holds it: Temporal's maximum is the outage budget's
+    (20), the step's own limit is 2."""
+    return AttemptNow(
+        activity="update_inventory",
+        attempt=attempt,
+        maximum_attempts=20,
+        running=False,
+        last_failure="SERVICE_ERROR: 500" if attempt > 1 else None,
+        next_attempt_at=NOW + timedelta(seconds=4),
+        failures=failures or {},
+    )
+
+
+def test_an_attempt_counts_against_the_step_limit_and_the_outage_budget_apart() -> None:
+    status = _status(C, C, R)
+    status.steps["update_inventory"].attempt_limit = 2
+    line = attempt_line(status, _inventory(2, {"step": 1}), NOW)
+    assert "attempt 1 failed: SERVICE_ERROR: 500; attempt 2 of 2 at" in line
+    assert "20" not in line
+    outage = attempt_line(status, _inventory(6, {"step": 1, "infrastructure": 4}), NOW)
+    assert outage.split("; ", 1)[1].startswith(
+        "attempt 6 (step limit 2: 1 failed; infrastructure outage budget 20: 4 failed) at"
+    )
+
+
+def test_an_operator_retry_starts_a_new_round() -> None:
+    stuck = _status(C, C, E, saga=SagaState.AWAITING_INTERVENTION)
+    stuck.steps["update_inventory"].attempts = 2
+    again = _status(C, C, R)
+    step = again.steps["update_inventory"]
+    step.attempts, step.attempt_limit, step.round = 2, 2, 2
+    step.earlier_error = StepError(type="SERVICE_ERROR", message="500", non_retryable=True)
+    lines = changes(Snapshot(stuck, {}), Snapshot(again, {}), NOW)
+    assert "▶ update_inventory started again (round 2)" in lines
+    retried = attempt_line(again, _inventory(2, {"step": 1}), NOW)
+    assert retried.startswith("update_inventory: round 2, attempt 1 failed: SERVICE_ERROR: 500;")
+    assert "round 2, attempt 2 of 2 at" in retried
+    failed = again.model_copy(deep=True)
+    failed.steps["update_inventory"].state, failed.steps["update_inventory"].attempts = E, 4
+    [line] = changes(Snapshot(again, {}), Snapshot(failed, {}), NOW)
+    assert line.startswith("✗ update_inventory failed after 4 attempts in 2 rounds:")

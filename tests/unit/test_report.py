@@ -61,7 +61,7 @@ def test_list_rows_have_state_step_correlation_id_and_start() -> None:
     assert header.split("  ")[0] == "workflow id"
     assert stuck.split() == [
         "order-abc", "order", "awaiting_intervention", "update_inventory", "ord_1",
-        "2026-11-28", "18:15:26",
+        "2026-11-28", "18:15:26Z",
     ]  # fmt: skip
     assert done.split() == ["registration-def", "registration", "complete", "-", "-", "-"]
     assert header.index("current step") == stuck.index("update_inventory")

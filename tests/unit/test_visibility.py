@@ -110,7 +110,7 @@ def test_details_awaiting_an_operator_say_why_what_by_when_and_how() -> None:
     details = current_details(_stuck(), _order().plan)
     assert details.startswith("**Awaiting an operator**")
     assert "Step **update_inventory** failed: SERVICE_ERROR: inventory said 500." in details
-    assert "Allowed: retry, resolve, compensate, until 2026-11-29 18:00:00 UTC" in details
+    assert "Allowed: retry, resolve, compensate, until 2026-11-29 18:00:00Z" in details
     assert "(then compensate)" in details
     assert "`python starter.py intervene order-ui retry|resolve|compensate`" in details
     assert "- ✗ update_inventory" in details

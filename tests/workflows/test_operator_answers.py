@@ -92,8 +92,12 @@ async def test_a_retried_step_that_completes_shows_its_error_as_earlier(
     assert inventory.error is None
     assert inventory.earlier_error == error
     assert inventory.result is not None  # put back from the history
-    [line] = [line for line in render_status(status).splitlines() if "update_inventory" in line]
+    rendered = render_status(status).splitlines()
+    [line] = [line for line in rendered if line.startswith("  update_inventory ")]
     assert line.split()[1:4] == ["complete", "3", "(earlier:"]
+    assert inventory.round == 2  # the operator's retry started a second round
+    [answer] = [line for line in rendered if line.startswith("  update_inventory:")]
+    assert answer.startswith("  update_inventory: operator answered retry")
 
 
 async def test_a_resolved_step_keeps_its_error_as_earlier(
