@@ -129,3 +129,10 @@ def test_details_while_running_name_the_step_and_what_it_does() -> None:
     )
     assert "Allowed" not in details
     assert "- ▶ process_payment" in details
+
+
+def test_a_reruns_details_start_with_the_saga_it_reruns() -> None:
+    plan = _order().plan.model_copy(update={"rerun_of": "order-1f0c"})
+    lines = start_details(plan).splitlines()
+    assert lines[2] == "Rerun of `order-1f0c`"
+    assert "Rerun of" not in start_details(_order().plan)
