@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import getpass
-import importlib.metadata
 import json
 import os
 import sys
@@ -73,6 +72,7 @@ from plumbing.connection import (
 from plumbing.converter import data_converter
 from plumbing.logs import configure_logging
 from plumbing.shutdown import exit_now
+from plumbing.version import project_version
 from sagas.catalogue import add_module_option, catalogue, use_module_options
 from sagas.descriptor import SagaDescriptor, SagaModuleError
 from sagas.identity import IdentityError, IdentitySource, dedup_window, describe_window
@@ -335,14 +335,6 @@ def _global_options(address: str, namespace: str, task_queue: str, env: str | No
     )  # fmt: skip
     add_module_option(options, [] if env is None else argparse.SUPPRESS)
     return options
-
-
-def project_version() -> str:
-    """The installed project's version (``pyproject.toml``)."""
-    try:
-        return importlib.metadata.version("temporal-sagas")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
-        return "unknown (not installed: pip install -e .)"
 
 
 def default_operator() -> str:

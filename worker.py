@@ -33,6 +33,7 @@ from plumbing.connection import ConnectionSettingsError, TemporalSettings, conne
 from plumbing.converter import data_converter
 from plumbing.logs import configure_logging
 from plumbing.shutdown import exit_now, until_stopped
+from plumbing.version import project_version
 from plumbing.worker_settings import WorkerSettings
 from sagas.catalogue import add_module_option, check_code, use_modules
 from sagas.descriptor import SagaModuleError
@@ -45,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TemporalSettings, WorkerS
     parser = argparse.ArgumentParser(
         description="Run saga workers (workflows and activities of every saga).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {project_version()}")
     try:
         defaults = TemporalSettings.from_env()
         data_converter()  # the keyring: a bad one is refused before anything runs

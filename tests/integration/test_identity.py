@@ -159,34 +159,44 @@ async def test_a_declined_order_rerun_with_a_working_card_charges_once(
     assert first.returncode == 1, first.stderr
     workflow_id = json.loads(first.stdout)["workflow_id"]
 
+    # Rerun as it was: declined again. The rerun is itself rerun, with a working card.
+    again = await run_starter(dev_server, dev_worker, "rerun", workflow_id, "--wait", "--json")
+    assert again.returncode == 1, again.stderr
+    second = f"{workflow_id}-run-2"
+    assert (json.loads(again.stdout)["workflow_id"], json.loads(again.stdout)["state"]) == (
+        second, "error"
+    )  # fmt: skip
     fixed = {**declined, "payment_info": {**declined["payment_info"], "token": "tok_visa_4242"}}
     rerun = await run_starter(
-        dev_server, dev_worker, "rerun", workflow_id, "--file", request_file(tmp_path, fixed),
+        dev_server, dev_worker, "rerun", second, "--file", request_file(tmp_path, fixed),
         "--wait", "--json",
     )  # fmt: skip
     assert rerun.returncode == 0, rerun.stderr
     status = json.loads(rerun.stdout)
-    assert status["workflow_id"] == f"{workflow_id}-run-2"
-    assert (status["state"], status["rerun_of"]) == ("complete", workflow_id)
+    third = f"{workflow_id}-run-3"
+    assert status["workflow_id"] == third
+    assert (status["state"], status["rerun_of"]) == ("complete", second)
     assert await charges_for(services_http, workflow_id) == []
-    assert len(await charges_for(services_http, f"{workflow_id}-run-2")) == 1
+    assert await charges_for(services_http, second) == []
+    assert len(await charges_for(services_http, third)) == 1
 
     listed = await run_starter(dev_server, dev_worker, "list", "--saga", "order", "--json")
     rows = {row["workflow_id"]: row for row in json.loads(listed.stdout)["sagas"]}
-    assert rows[f"{workflow_id}-run-2"]["rerun_of"] == workflow_id
+    assert rows[third]["rerun_of"] == second
+    assert rows[second]["rerun_of"] == workflow_id
     assert rows[workflow_id]["rerun_of"] is None
 
-    # The original is rerun already; the rerun completed: neither is rerun again.
+    # An earlier run is rerun already; the latest completed: none is rerun again.
     twice = await run_starter(dev_server, dev_worker, "rerun", workflow_id)
     assert twice.returncode == 2
-    assert f"already rerun as {workflow_id}-run-2" in twice.stderr
-    complete = await run_starter(dev_server, dev_worker, "rerun", f"{workflow_id}-run-2")
+    assert f"already rerun as {third}" in twice.stderr
+    complete = await run_starter(dev_server, dev_worker, "rerun", third)
     assert complete.returncode == 2
     assert "the saga completed" in complete.stderr
 
     # A duplicate of the original request now attaches to its latest run.
     duplicate = await start_saga(dev_client, prepare(saga("order"), declined), dev_worker)
-    assert (duplicate.started, duplicate.workflow_id) == (False, f"{workflow_id}-run-2")
+    assert (duplicate.started, duplicate.workflow_id) == (False, third)
 
 
 async def test_a_compensated_order_rerun_after_restocking_nets_one_charge(

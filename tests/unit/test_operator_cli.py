@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -14,6 +15,9 @@ import pytest
 import starter
 from frontends.completion import bash_script
 from plumbing.connection import TemporalSettings
+from plumbing.version import project_version
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PARSER = starter.build_parser(TemporalSettings(address="h:1", namespace="ns", task_queue="tq"))
 
@@ -62,8 +66,12 @@ def test_completion_is_printed_for_each_shell() -> None:
 def test_version() -> None:
     code, out, _ = run("--version")
     assert code == 0
-    assert out.strip().split()[-1] == starter.project_version()
-    assert starter.project_version()[0].isdigit()
+    assert out.strip().split()[-1] == project_version()
+    assert project_version()[0].isdigit()
+    worker = subprocess.run(
+        [sys.executable, "worker.py", "--version"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert (worker.returncode, worker.stdout.strip()) == (0, f"worker.py {project_version()}")
 
 
 def test_terminate_without_yes_says_what_it_does_and_does_nothing() -> None:
