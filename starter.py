@@ -47,7 +47,7 @@ from frontends import help as cli_help
 from frontends.api import DEFAULT_PORT as API_PORT
 from frontends.api import TOKEN_VAR as API_TOKEN_VAR
 from frontends.api import SagaApi
-from frontends.codec_server import DEFAULT_UI_ORIGINS, codec_app, serve
+from frontends.codec_server import DEFAULT_UI_ORIGINS, codec_app
 from frontends.completion import bash_script, zsh_script
 from frontends.help import (
     EXIT_CLOSED,
@@ -71,6 +71,7 @@ from plumbing.connection import (
 )
 from plumbing.converter import data_converter
 from plumbing.logs import configure_logging
+from plumbing.serving import serve
 from plumbing.shutdown import exit_now
 from plumbing.version import project_version
 from sagas.catalogue import add_module_option, catalogue, use_module_options

@@ -17,6 +17,7 @@ gracefully.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -25,13 +26,16 @@ from dataclasses import replace
 from datetime import timedelta
 
 import structlog
+from temporalio.client import Client
 
 from activities.client import http_client
 from adapter.errors import ConfigError
 from plumbing.codec import CodecError
 from plumbing.connection import ConnectionSettingsError, TemporalSettings, connect
 from plumbing.converter import data_converter
+from plumbing.health import health_app
 from plumbing.logs import configure_logging
+from plumbing.serving import serving
 from plumbing.shutdown import exit_now, until_stopped
 from plumbing.version import project_version
 from plumbing.worker_settings import WorkerSettings
@@ -93,17 +97,28 @@ async def run(settings: TemporalSettings, worker_settings: WorkerSettings) -> No
             worker_settings,
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
-        async with worker:
+        async with worker, _health(client, settings.task_queue, worker_settings):
             log.info(
                 "worker_started",
                 address=settings.address,
                 task_queue=settings.task_queue,
                 runner=worker_settings.runner.value,
                 metrics_port=worker_settings.metrics_port or None,
+                health_port=worker_settings.health_port or None,
             )
             await until_stopped()
             log.info("worker_stopping")
     log.info("worker_stopped")
+
+
+def _health(
+    client: Client, task_queue: str, worker_settings: WorkerSettings
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """The health endpoints while the worker runs, when a port is set."""
+    if not worker_settings.health_port:
+        return contextlib.nullcontext()
+    app = health_app(client, task_queue, client.identity)
+    return serving(app, worker_settings.health_host, worker_settings.health_port)
 
 
 def serve(settings: TemporalSettings, worker_settings: WorkerSettings) -> int:

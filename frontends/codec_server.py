@@ -12,7 +12,6 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
 
-import uvicorn
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from starlette.applications import Starlette
@@ -87,10 +86,3 @@ def codec_app(
             Route("/health", health, methods=["GET"]),
         ]
     )
-
-
-async def serve(app: Starlette, host: str, port: int) -> None:
-    """Serve until cancelled (Ctrl-C); uvicorn's own log lines go through the project's
-    log pipeline (``plumbing.logs``: JSON on every line in JSON mode), not its formatter."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None)
-    await uvicorn.Server(config).serve()

@@ -78,6 +78,14 @@ _OPTIONS: Mapping[str, _Option] = {
     "metrics_host": _Option(
         "--metrics-host", "SAGA_WORKER_METRICS_HOST", "address the metrics endpoint binds to"
     ),
+    "health_port": _Option(
+        "--health-port",
+        "SAGA_WORKER_HEALTH_PORT",
+        "GET /health/live and /health/ready on this port (0: off); process i uses port+i",
+    ),
+    "health_host": _Option(
+        "--health-host", "SAGA_WORKER_HEALTH_HOST", "address the health endpoints bind to"
+    ),
 }
 
 
@@ -102,6 +110,8 @@ class WorkerSettings:
     processes: int = 1
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    health_port: int = 0
+    health_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         for name in ("max_workflow_tasks", "max_activities", "processes"):
@@ -109,8 +119,9 @@ class WorkerSettings:
                 raise ValueError(f"{_OPTIONS[name].flag} must be at least 1")
         if self.max_cached_workflows < 0:
             raise ValueError("--max-cached-workflows must be 0 or more")
-        if not 0 <= self.metrics_port <= 65535:
-            raise ValueError("--metrics-port must be between 0 and 65535")
+        for name in ("metrics_port", "health_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ValueError(f"{_OPTIONS[name].flag} must be between 0 and 65535")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -143,9 +154,11 @@ class WorkerSettings:
                       for f in fields(cls)})  # fmt: skip
 
     def for_process(self, index: int) -> WorkerSettings:
-        """The settings of process ``index`` of ``processes``: its own metrics port."""
-        port = self.metrics_port + index if self.metrics_port else 0
-        return replace(self, processes=1, metrics_port=port)
+        """The settings of process ``index`` of ``processes``: its own metrics and health
+        ports."""
+        metrics = self.metrics_port + index if self.metrics_port else 0
+        health = self.health_port + index if self.health_port else 0
+        return replace(self, processes=1, metrics_port=metrics, health_port=health)
 
     def workflow_runner(self, passthrough: Sequence[str] = ()) -> WorkflowRunner:
         """The runner these settings ask for; a sandbox passes :data:`PASSTHROUGH_MODULES`
