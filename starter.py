@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import ipaddress
 import json
 import os
 import sys
@@ -297,8 +298,36 @@ async def cmd_cancel(args: argparse.Namespace, settings: TemporalSettings) -> in
     return exit_code(status)
 
 
+def _guarded_bind(args: argparse.Namespace, what: str, token_var: str) -> None:
+    """Refuse to serve decrypted customer data beyond loopback without a token, unless
+    ``--insecure`` says so (then warn once)."""
+    if _loopback(args.host) or args.token:
+        return
+    if not args.insecure:
+        raise UserError(
+            f"--host {args.host} serves {what} beyond this machine without a token: set"
+            f" --token (or {token_var}), or pass --insecure to do it anyway"
+        )
+    print(
+        f"warning: --insecure: {what} on {args.host}:{args.port} without a token; anyone who"
+        " reaches it reads decrypted customer data",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: only localhost is known to stay on this machine
+        return False
+
+
 def cmd_codec_server(args: argparse.Namespace) -> int:
     """Serve the codec for the Web UI until Ctrl-C."""
+    _guarded_bind(args, "the codec server (decrypted payloads)", "SAGA_CODEC_TOKEN")
     codec = data_converter().payload_codec
     assert codec is not None
     origins = args.ui_origin or DEFAULT_UI_ORIGINS
@@ -310,6 +339,7 @@ def cmd_codec_server(args: argparse.Namespace) -> int:
 
 def cmd_api(args: argparse.Namespace, settings: TemporalSettings) -> int:
     """Serve the HTTP API until Ctrl-C; it connects to Temporal on first use."""
+    _guarded_bind(args, "the API (decrypted customer data)", API_TOKEN_VAR)
     app = SagaApi(settings, environment=args.env, token=args.token).app()
     print(
         f"saga API on http://{args.host}:{args.port} (OpenAPI at /openapi.json), Temporal at"
@@ -500,6 +530,10 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
     api.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     api.add_argument("--port", type=int, default=API_PORT, help=f"default {API_PORT}")
     api.add_argument(
+        "--insecure", action="store_true",
+        help="serve beyond loopback without a token (refused otherwise; warns)",
+    )  # fmt: skip
+    api.add_argument(
         "--token", default=os.environ.get(API_TOKEN_VAR) or None,
         help="require 'Authorization: Bearer TOKEN' (not on /health/*, /openapi.json)"
         f" [{API_TOKEN_VAR}]",
@@ -544,6 +578,11 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
     )  # fmt: skip
     codec.add_argument("--host", default="127.0.0.1")
     codec.add_argument("--port", type=int, default=8888)
+    codec.add_argument(
+        "--insecure", action="store_true",
+        help="serve beyond loopback without a token (refused otherwise; warns): the stock"
+        " Web UI sends the codec server no token",
+    )  # fmt: skip
     codec.add_argument(
         "--ui-origin", action="append", help="the Web UI's origin, allowed by CORS (repeatable;"
         f" default {' and '.join(DEFAULT_UI_ORIGINS)})",

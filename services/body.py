@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any, Final
 
@@ -18,6 +19,8 @@ from starlette.requests import ClientDisconnect, Request
 from .api import INT64_MAX, INT64_MIN, ApiError
 
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024
+DRAIN_BYTES: Final = 16 * 1024 * 1024
+"""How much of an oversize body is read and dropped so the client sees the 413."""
 MAX_DEPTH: Final = 32
 """Arrays and objects inside one another: far more than any body the sagas send."""
 _INT64_DIGITS: Final = len(str(INT64_MIN))
@@ -123,10 +126,14 @@ def _too_large(limit: int) -> ApiError:
 
 
 async def _read(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it is known to exceed `limit` bytes: from
-    Content-Length before reading anything, else while it streams in."""
+    """The raw body, refused with 413 once it is known to exceed `limit` bytes (from
+    Content-Length, else while it streams in). The rest is read and discarded, up to
+    DRAIN_BYTES, before the 413 goes out: a client still sending when the connection
+    closes would see a reset, not the answer. Beyond that bound it is answered at once."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        if len(declared) <= 18 and int(declared) <= max(DRAIN_BYTES, limit):
+            await _drain(request, max(DRAIN_BYTES, limit))
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
@@ -135,11 +142,29 @@ async def _read(request: Request, limit: int) -> bytes:
             async for chunk in stream:
                 size += len(chunk)
                 if size > limit:
+                    await _drain_rest(stream, max(DRAIN_BYTES, limit) - size)
                     raise _too_large(limit)
                 chunks.append(chunk)
     except ClientDisconnect:
         raise ApiError(400, "client_disconnected", "The client left before its body") from None
     return b"".join(chunks)
+
+
+async def _drain(request: Request, bound: int) -> None:
+    """Read and drop the body, at most ``bound`` bytes."""
+    try:
+        async with aclosing(request.stream()) as stream:
+            await _drain_rest(stream, bound)
+    except ClientDisconnect:
+        pass  # gone already: nobody to answer
+
+
+async def _drain_rest(stream: AsyncIterator[bytes], bound: int) -> None:
+    left = bound
+    async for chunk in stream:
+        left -= len(chunk)
+        if left < 0:
+            return
 
 
 async def read_json(request: Request, limit: int, *, expected: bool) -> dict[str, Any]:

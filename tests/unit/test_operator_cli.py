@@ -114,3 +114,32 @@ def test_a_bad_dedup_window_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatc
         "error: SAGA_DEDUP_WINDOW: expected a duration such as 24h, 90s or 1h30m (or 0),"
         " got 'a day'\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "token_var"), [("api", "SAGA_API_TOKEN"), ("codec-server", "SAGA_CODEC_TOKEN")]
+)
+def test_serving_beyond_loopback_needs_a_token_or_insecure(
+    command: str, token_var: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(token_var, raising=False)
+    code, out, err = run(command, "--host", "0.0.0.0", "--port", "1")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: --host 0.0.0.0 serves the ")
+    assert f"set --token (or {token_var}), or pass --insecure" in err
+
+
+def test_insecure_warns_and_loopback_needs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[tuple[str, int]] = []
+
+    async def serve(app: object, host: str, port: int) -> None:
+        served.append((host, port))
+
+    monkeypatch.setattr(starter, "serve", serve)
+    monkeypatch.delenv("SAGA_API_TOKEN", raising=False)
+    code, _, err = run("api", "--host", "0.0.0.0", "--port", "1", "--insecure")
+    assert code == 0
+    assert err.startswith("warning: --insecure: the API (decrypted customer data) on 0.0.0.0:1")
+    code, _, err = run("api", "--host", "::1", "--port", "2")
+    assert (code, err) == (0, "")
+    assert served == [("0.0.0.0", 1), ("::1", 2)]
