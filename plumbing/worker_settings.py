@@ -13,6 +13,7 @@ import asyncio
 import compileall
 import inspect
 import os
+import re
 import sys
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -20,14 +21,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import PrometheusConfig, Runtime
-from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkerDeploymentConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from plumbing.logs import core_telemetry
 
 T = TypeVar("T")
 
+_VERSION_PART = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 PASSTHROUGH_MODULES = ("models",)
 """Run-time data shared with workflows: plain pydantic models and pure helpers, no I/O."""
 
@@ -86,6 +89,17 @@ _OPTIONS: Mapping[str, _Option] = {
     "health_host": _Option(
         "--health-host", "SAGA_WORKER_HEALTH_HOST", "address the health endpoints bind to"
     ),
+    "deployment_name": _Option(
+        "--deployment-name",
+        "SAGA_WORKER_DEPLOYMENT_NAME",
+        "Worker Versioning: the worker deployment this worker belongs to (with --build-id;"
+        " empty: unversioned)",
+    ),
+    "build_id": _Option(
+        "--build-id",
+        "SAGA_WORKER_BUILD_ID",
+        "Worker Versioning: this worker's build (with --deployment-name)",
+    ),
 }
 
 
@@ -112,6 +126,8 @@ class WorkerSettings:
     metrics_host: str = "127.0.0.1"
     health_port: int = 0
     health_host: str = "127.0.0.1"
+    deployment_name: str = ""
+    build_id: str = ""
 
     def __post_init__(self) -> None:
         for name in ("max_workflow_tasks", "max_activities", "processes"):
@@ -119,6 +135,17 @@ class WorkerSettings:
                 raise ValueError(f"{_OPTIONS[name].flag} must be at least 1")
         if self.max_cached_workflows < 0:
             raise ValueError("--max-cached-workflows must be 0 or more")
+        if bool(self.deployment_name) != bool(self.build_id):
+            raise ValueError(
+                "--deployment-name and --build-id go together (Worker Versioning), or neither"
+            )
+        for name in ("deployment_name", "build_id"):
+            value = getattr(self, name)
+            if value and not _VERSION_PART.fullmatch(value):
+                raise ValueError(
+                    f"{_OPTIONS[name].flag}: expected letters, digits and _ . -"
+                    f" (at most 255), got {value!r}"
+                )
         for name in ("metrics_port", "health_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ValueError(f"{_OPTIONS[name].flag} must be between 0 and 65535")
@@ -183,7 +210,22 @@ class WorkerSettings:
             "max_concurrent_activities": self.max_activities,
             "max_cached_workflows": self.max_cached_workflows,
             "workflow_runner": self.workflow_runner(passthrough),
+            **self._versioning(),
         }
+
+    def _versioning(self) -> dict[str, Any]:
+        """Worker Versioning, when a deployment and build are named. Each workflow declares
+        its behavior (``@workflow.defn(versioning_behavior=...)``); one that does not is
+        pinned: it finishes on the build it started on."""
+        if not self.deployment_name:
+            return {}
+        version = WorkerDeploymentVersion(self.deployment_name, self.build_id)
+        config = WorkerDeploymentConfig(
+            version=version,
+            use_worker_versioning=True,
+            default_versioning_behavior=VersioningBehavior.PINNED,
+        )
+        return {"deployment_config": config}
 
     def run(self, main: Coroutine[Any, Any, T]) -> T:
         """Run ``main`` to completion on the event loop these settings ask for."""
@@ -228,7 +270,7 @@ def _metavar(default: object) -> str:
         return "1|0"
     if isinstance(default, RunnerKind):
         return "|".join(kind.value for kind in RunnerKind)
-    return "N" if isinstance(default, int) else "HOST"
+    return "N" if isinstance(default, int) else ("HOST" if default else "NAME")
 
 
 def _parse(name: str, raw: str, where: str) -> Any:

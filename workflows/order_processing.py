@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from models.order import (
     CREATE_ORDER,
@@ -36,7 +37,7 @@ from workflows.saga import SagaWorkflow
 from workflows.steps import Results, StepSpec
 
 
-@workflow.defn(name="OrderProcessingWorkflow")
+@workflow.defn(name="OrderProcessingWorkflow", versioning_behavior=VersioningBehavior.PINNED)
 class OrderProcessingWorkflow(SagaWorkflow[OrderInput]):
     steps = ORDER_STEPS
     correlation_prefix = "ord"

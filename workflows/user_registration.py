@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from models.registration import (
     CREATE_USER_ACCOUNT,
@@ -47,7 +48,7 @@ def _error(error: StepError) -> str:
     return f"{error.type}: {error.message}"
 
 
-@workflow.defn(name="UserRegistrationWorkflow")
+@workflow.defn(name="UserRegistrationWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class UserRegistrationWorkflow(SagaWorkflow[RegistrationInput]):
     steps = REGISTRATION_STEPS
     correlation_prefix = "reg"

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 from models.status import SagaStatus, StepState
 from order_return.models import (
@@ -32,7 +33,7 @@ from workflows.saga import SagaWorkflow
 from workflows.steps import Results, StepSpec
 
 
-@workflow.defn(name="OrderReturnWorkflow")
+@workflow.defn(name="OrderReturnWorkflow", versioning_behavior=VersioningBehavior.PINNED)
 class OrderReturnWorkflow(SagaWorkflow[ReturnInput]):
     steps = RETURN_STEPS
     correlation_prefix = "ret"
