@@ -214,9 +214,9 @@ class WorkerSettings:
         }
 
     def _versioning(self) -> dict[str, Any]:
-        """Worker Versioning, when a deployment and build are named. Each workflow declares
-        its behavior (``@workflow.defn(versioning_behavior=...)``); one that does not is
-        pinned: it finishes on the build it started on."""
+        """Worker Versioning, when a deployment and build are named: every saga is pinned,
+        it finishes on the build it started on. (A behavior declared on ``@workflow.defn``
+        would make unversioned workers fail every task: the SDK sends it regardless.)"""
         if not self.deployment_name:
             return {}
         version = WorkerDeploymentVersion(self.deployment_name, self.build_id)

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 from models.order import (
     CREATE_ORDER,
@@ -37,7 +36,7 @@ from workflows.saga import SagaWorkflow
 from workflows.steps import Results, StepSpec
 
 
-@workflow.defn(name="OrderProcessingWorkflow", versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name="OrderProcessingWorkflow")
 class OrderProcessingWorkflow(SagaWorkflow[OrderInput]):
     steps = ORDER_STEPS
     correlation_prefix = "ord"

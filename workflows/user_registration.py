@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 from models.registration import (
     CREATE_USER_ACCOUNT,
@@ -48,7 +47,7 @@ def _error(error: StepError) -> str:
     return f"{error.type}: {error.message}"
 
 
-@workflow.defn(name="UserRegistrationWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name="UserRegistrationWorkflow")
 class UserRegistrationWorkflow(SagaWorkflow[RegistrationInput]):
     steps = REGISTRATION_STEPS
     correlation_prefix = "reg"

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 from models.status import SagaStatus, StepState
 from order_return.models import (
@@ -33,7 +32,7 @@ from workflows.saga import SagaWorkflow
 from workflows.steps import Results, StepSpec
 
 
-@workflow.defn(name="OrderReturnWorkflow", versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name="OrderReturnWorkflow")
 class OrderReturnWorkflow(SagaWorkflow[ReturnInput]):
     steps = RETURN_STEPS
     correlation_prefix = "ret"
