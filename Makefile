@@ -9,7 +9,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint check-compose clean
+.PHONY: demo test lint check-compose constraints clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ test: lint
 
 check-compose:
 	docker-compose -f docker-compose.yml config -q
+
+# The runtime dependencies' exact versions for the image, from a clean environment.
+constraints:
+	rm -rf build/constraints-venv
+	$(PYTHON) -m venv build/constraints-venv
+	build/constraints-venv/bin/pip install -q .
+	{ sed -n '1,2p' constraints.txt; build/constraints-venv/bin/pip freeze --exclude temporal-sagas; } > constraints.new
+	mv constraints.new constraints.txt
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache .hypothesis

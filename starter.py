@@ -71,6 +71,7 @@ from plumbing.connection import (
     connect,
 )
 from plumbing.converter import data_converter
+from plumbing.keys import token_in
 from plumbing.logs import configure_logging
 from plumbing.serving import serve
 from plumbing.shutdown import exit_now
@@ -103,6 +104,7 @@ from sagas.prepare import (
 from sagas.progress import outcome
 
 OPERATOR_VAR = "SAGA_OPERATOR"
+API_TOKEN_FILE_VAR = "SAGA_API_TOKEN_FILE"
 
 
 class UserError(Exception):
@@ -316,6 +318,13 @@ def _guarded_bind(args: argparse.Namespace, what: str, token_var: str) -> None:
     )
 
 
+def _file_token(path: str, name: str) -> str:
+    try:
+        return token_in(Path(path))
+    except (OSError, ValueError) as err:
+        raise UserError(f"{name}: {err}") from None
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -339,6 +348,8 @@ def cmd_codec_server(args: argparse.Namespace) -> int:
 
 def cmd_api(args: argparse.Namespace, settings: TemporalSettings) -> int:
     """Serve the HTTP API until Ctrl-C; it connects to Temporal on first use."""
+    if args.token is None and args.token_file:
+        args.token = _file_token(args.token_file, "--token-file")
     _guarded_bind(args, "the API (decrypted customer data)", API_TOKEN_VAR)
     app = SagaApi(settings, environment=args.env, token=args.token).app()
     print(
@@ -535,8 +546,13 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
     )  # fmt: skip
     api.add_argument(
         "--token", default=os.environ.get(API_TOKEN_VAR) or None,
-        help="require 'Authorization: Bearer TOKEN' (not on /health/*, /openapi.json)"
-        f" [{API_TOKEN_VAR}]",
+        help="require 'Authorization: Bearer TOKEN' (not on /health/*, /openapi.json);"
+        f" NAME=TOKEN answers as NAME [{API_TOKEN_VAR}]",
+    )  # fmt: skip
+    api.add_argument(
+        "--token-file", default=os.environ.get(API_TOKEN_FILE_VAR) or None, metavar="PATH",
+        help="the token in this file, created with a random one when missing (when no"
+        f" --token) [{API_TOKEN_FILE_VAR}]",
     )  # fmt: skip
     config = command(
         commands, "config", "check and explain configs", "",

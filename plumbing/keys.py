@@ -48,6 +48,18 @@ def id_secret() -> bytes:
     return value.strip().encode()
 
 
+def token_in(path: Path) -> str:
+    """The bearer token in file ``path`` (its first line that is not a comment), created
+    with a random one when missing: a container reads the token a volume holds, and an
+    operator reads it from there."""
+    development_file(path, lambda: secrets.token_urlsafe(32))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    token = next((line.strip() for line in lines if line.strip() and not line.startswith("#")), "")
+    if not token:
+        raise ValueError(f"{path}: holds no token")
+    return token
+
+
 def keyed_digest(text: str) -> str:
     """A workflow id's digest of ``text``: HMAC-SHA256 under :func:`id_secret`, so nobody
     without the secret can compute a customer's id from what they know about them."""

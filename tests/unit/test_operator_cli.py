@@ -143,3 +143,25 @@ def test_insecure_warns_and_loopback_needs_nothing(monkeypatch: pytest.MonkeyPat
     code, _, err = run("api", "--host", "::1", "--port", "2")
     assert (code, err) == (0, "")
     assert served == [("0.0.0.0", 1), ("::1", 2)]
+
+
+def test_a_token_file_is_read_or_created_and_then_beyond_loopback_is_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens: list[str | None] = []
+
+    async def serve(app: object, host: str, port: int) -> None:
+        tokens.append(None)
+
+    monkeypatch.setattr(starter, "serve", serve)
+    monkeypatch.delenv("SAGA_API_TOKEN", raising=False)
+    path = tmp_path / "secrets" / "api.token"
+    code, _, err = run("api", "--host", "0.0.0.0", "--port", "1", "--token-file", str(path))
+    assert (code, err) == (0, "")
+    created = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    assert len(created) == 1
+    assert len(created[0]) >= 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    code, _, _ = run("api", "--host", "0.0.0.0", "--port", "1", "--token-file", str(path))
+    assert code == 0
+    assert [line for line in path.read_text().splitlines() if not line.startswith("#")] == created
