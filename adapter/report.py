@@ -91,7 +91,10 @@ def _read_not_applied(template: TaskTemplate, plan: SagaPlan) -> list[str]:
         how = "emitted by the HTTP client as a log event" if name in EMITTED else "not emitted"
         notes.append(f"custom event {name}: {how}")
     if template.monitoring:
-        notes.append(f"monitoring (reported, not enforced): {', '.join(template.monitoring)}")
+        notes.append(
+            f"monitoring ({', '.join(template.monitoring)}): Prometheus alerting rules with"
+            " `starter.py config alerts`"
+        )
     if template.default_dependent_system:
         notes.append(f"default_dependent_system: {template.default_dependent_system}")
     return notes

@@ -201,6 +201,10 @@ CONFIG_VALIDATE: Final = epilog(
     ["config validate config/*.yaml", "config validate --env production my_saga.yaml"],
     {EXIT_OK: "every file loads", EXIT_INVALID: "a problem (each one listed)"},
 )
+CONFIG_ALERTS: Final = epilog(
+    ["config alerts > deploy/prometheus/alerts.yml", "config alerts order"],
+    {EXIT_OK: "printed", EXIT_INVALID: "no such config, or its monitoring section is invalid"},
+)
 CONFIG_SHOW: Final = epilog(
     ["config show order", "config show order --env production --input request.json"],
     {EXIT_OK: "printed", EXIT_INVALID: "no such config, or it or the input is invalid"},
