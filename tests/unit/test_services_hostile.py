@@ -23,7 +23,7 @@ from starlette.routing import Route
 from services import Settings, create_app
 from services.__main__ import parse_args
 from services.api import INT64_MAX, MAX_LINES, MAX_QUANTITY, MAX_TEXT
-from services.body import DEFAULT_MAX_BODY_BYTES, MAX_DEPTH
+from services.body import DEFAULT_MAX_BODY_BYTES, DRAIN_BYTES, MAX_DEPTH
 from services.db import Database, Row, Table
 from services.faults import MAX_COUNT, MAX_DELAY_SECONDS, MAX_RETRY_AFTER
 from services.pipeline import WRITE_METHODS
@@ -580,16 +580,23 @@ class Chunks:
             yield self.chunk
 
 
-async def test_an_oversized_body_is_refused_before_it_is_read(small: World) -> None:
+async def test_an_oversized_body_is_refused_and_drained_up_to_a_bound(small: World) -> None:
+    """The 413 goes out once the body is known to be too large, after the rest is read and
+    dropped (so a client still sending sees it, not a reset), up to DRAIN_BYTES."""
     declared = Chunks(b"x" * 256, 400)
     headers = {"Content-Length": str(256 * 400)}
     refused = await small.refused("POST", "/payments/charges", content=declared, headers=headers)
     assert refused.status_code == 413
-    assert declared.sent == 0  # Content-Length alone was enough
+    assert declared.sent == 400  # drained, not kept
     chunked = Chunks(b"x" * 256, 400)
     refused = await small.refused("POST", "/payments/charges", content=chunked)
     assert refused.status_code == 413
-    assert chunked.sent == LIMIT // 256 + 1  # read only until it was over the limit
+    assert chunked.sent == 400
+    huge = Chunks(b"x" * 256, 4)
+    headers = {"Content-Length": str(DRAIN_BYTES + 1)}
+    refused = await small.refused("POST", "/payments/charges", content=huge, headers=headers)
+    assert refused.status_code == 413
+    assert huge.sent == 0  # beyond the bound: answered from Content-Length alone
 
 
 # --- the test API exists only when enabled -----------------------------------------------
