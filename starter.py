@@ -41,7 +41,7 @@ import yaml
 from pydantic import ValidationError
 from temporalio.client import WorkflowHandle
 
-from adapter.alerts import alert_rules, monitoring_problems
+from adapter.alerts import alert_rules, monitoring_problems, monitoring_warnings
 from adapter.errors import ConfigError, problems_of
 from adapter.loader import load_template
 from adapter.policy import build_plan
@@ -675,7 +675,7 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"error: {problem}")
         failed += bool(problems)
-        for warning in template.warnings:
+        for warning in [*template.warnings, *monitoring_warnings(template)]:
             print(f"warning: {warning}")
         if not problems:
             checked = f", checked against the {saga.command} saga's code" if saga else ""

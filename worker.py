@@ -17,16 +17,19 @@ gracefully.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from activities.client import http_client
 from adapter.errors import ConfigError
@@ -39,9 +42,11 @@ from plumbing.serving import serving
 from plumbing.shutdown import exit_now, until_stopped
 from plumbing.version import project_version
 from plumbing.worker_settings import WorkerSettings
-from sagas.catalogue import add_module_option, check_code, use_modules
+from sagas.catalogue import add_module_option, catalogue, check_code, use_modules
 from sagas.descriptor import SagaModuleError
+from sagas.metrics import publish_awaiting
 from sagas.worker import activities_for, make_worker, service_client
+from workflows.visibility import SAGA_STATE
 
 log = structlog.get_logger("worker")
 
@@ -88,7 +93,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TemporalSettings, WorkerS
 
 
 async def run(settings: TemporalSettings, worker_settings: WorkerSettings) -> None:
-    client = await connect(settings, worker_settings.telemetry_runtime())
+    runtime = worker_settings.telemetry_runtime()
+    client = await connect(settings, runtime)
     async with http_client(worker_settings.max_activities) as http:
         worker = make_worker(
             client,
@@ -97,7 +103,11 @@ async def run(settings: TemporalSettings, worker_settings: WorkerSettings) -> No
             worker_settings,
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
-        async with worker, _health(client, settings.task_queue, worker_settings):
+        async with (
+            worker,
+            _health(client, settings.task_queue, worker_settings),
+            _awaiting_gauge(client, runtime),
+        ):
             log.info(
                 "worker_started",
                 address=settings.address,
@@ -109,6 +119,24 @@ async def run(settings: TemporalSettings, worker_settings: WorkerSettings) -> No
             await until_stopped()
             log.info("worker_stopping")
     log.info("worker_stopped")
+
+
+@contextlib.asynccontextmanager
+async def _awaiting_gauge(client: Client, runtime: Runtime | None) -> AsyncIterator[None]:
+    """``saga_awaiting_intervention`` kept from visibility while the worker runs, when it
+    exports metrics."""
+    if runtime is None:
+        yield
+        return
+    task = asyncio.ensure_future(
+        publish_awaiting(client, runtime.metric_meter, catalogue(), SAGA_STATE.name)
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _health(

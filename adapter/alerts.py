@@ -44,11 +44,6 @@ def monitoring_problems(template: TaskTemplate) -> list[ConfigError]:
     """Everything in the ``monitoring`` section that no rule could be built from."""
     problems: list[ConfigError] = []
     monitoring = template.monitoring
-    for key in sorted(set(monitoring) - _KEYS):
-        problems.append(
-            ConfigError(template.path, f"unknown key (known: {', '.join(sorted(_KEYS))})",
-                        key=f"monitoring.{key}")
-        )  # fmt: skip
     for key in ("success_rate_threshold", "error_rate_alert_threshold"):
         if key in monitoring:
             try:
@@ -70,6 +65,15 @@ def monitoring_problems(template: TaskTemplate) -> list[ConfigError]:
             message = f"expected milliseconds above 0, got {ms!r}"
             problems.append(ConfigError(template.path, message, step=str(step), key=key))
     return problems
+
+
+def monitoring_warnings(template: TaskTemplate) -> list[str]:
+    """Keys of the ``monitoring`` section no rule is generated from (Tasker's
+    ``business_metrics``, say): kept, and said."""
+    return [
+        f"{template.path}: monitoring.{key}: kept, but no alerting rule is generated from it"
+        for key in sorted(set(template.monitoring) - _KEYS)
+    ]
 
 
 def _ended(saga: str, states: str | None = None) -> str:

@@ -16,6 +16,7 @@ from adapter.urls import service_urls
 from plumbing.worker_settings import WorkerSettings
 from sagas.catalogue import catalogue
 from sagas.descriptor import SagaDescriptor, SagaModuleError
+from sagas.metrics import SagaMetrics, saga_names
 
 
 def service_client(http: httpx.AsyncClient) -> ServiceClient:
@@ -85,6 +86,7 @@ def make_worker(
         client,
         task_queue=task_queue,
         activities=list(activities),
+        interceptors=[SagaMetrics(saga_names(sagas))],
         **(settings or WorkerSettings()).worker_options(
             [saga.workflow_class() for saga in sagas],
             passthrough=[saga.models_module for saga in sagas],
