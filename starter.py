@@ -42,8 +42,10 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowHandle
 
 from adapter.alerts import alert_rules, monitoring_problems, monitoring_warnings
-from adapter.errors import ConfigError, problems_of
+from adapter.dashboard import dashboard
+from adapter.errors import ConfigError, ConfigErrors, problems_of
 from adapter.loader import load_template
+from adapter.models import TaskTemplate
 from adapter.policy import build_plan
 from adapter.report import render_plan
 from frontends import help as cli_help
@@ -584,6 +586,17 @@ def build_parser(defaults: TemporalSettings) -> argparse.ArgumentParser:
     alerts.add_argument(
         "name", nargs="?", help="a saga (order, register, ...), a config name, or a YAML file"
     )
+    board = command(
+        config_commands, "dashboard", "a Grafana dashboard for the sagas",
+        cli_help.CONFIG_DASHBOARD,
+        "Print the Grafana dashboard (JSON): sagas by state, step attempts by outcome, step"
+        " p95 against the config's thresholds, sagas awaiting an operator, compensations and"
+        " the SDK's worker panels. Without NAME, every saga of the catalogue"
+        " (deploy/grafana/sagas.json is this output).",
+    )  # fmt: skip
+    board.add_argument(
+        "name", nargs="?", help="a saga (order, register, ...), a config name, or a YAML file"
+    )
     demo = command(
         commands, "demo", "run every saga's samples on an embedded dev server", cli_help.DEMO,
         "Start a Temporal dev server, the services, the codec server, the API and a worker;"
@@ -693,16 +706,30 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _chosen(args: argparse.Namespace) -> list[tuple[str, TaskTemplate]]:
+    """One saga's config (NAME), or every saga's of the catalogue, each with its kind."""
+    if args.name is None:
+        return [(saga.kind, saga.template(args.env)) for saga in catalogue()]
+    template = load_template(_config_path(args.name), args.env)
+    saga = saga_running(template)
+    return [(saga.kind if saga else template.name, template)]
+
+
 def cmd_config_alerts(args: argparse.Namespace) -> int:
     """Prometheus alerting rules: one saga's (NAME), or every saga's of the catalogue."""
-    if args.name is None:
-        chosen = [(saga.kind, saga.template(args.env)) for saga in catalogue()]
-    else:
-        template = load_template(_config_path(args.name), args.env)
-        saga = saga_running(template)
-        chosen = [(saga.kind if saga else template.name, template)]
-    rules = alert_rules(chosen)
+    rules = alert_rules(_chosen(args))
     print(ALERTS_HEADER + yaml.safe_dump(rules, sort_keys=False, width=100), end="")
+    return EXIT_OK
+
+
+def cmd_config_dashboard(args: argparse.Namespace) -> int:
+    """The Grafana dashboard: one saga's (NAME), or every saga's of the catalogue."""
+    chosen = _chosen(args)
+    for _, template in chosen:
+        problems = monitoring_problems(template)
+        if problems:
+            raise ConfigErrors(problems)
+    print(json.dumps(dashboard(chosen), indent=2))
     return EXIT_OK
 
 
@@ -717,6 +744,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         "validate": cmd_config_validate,
         "show": cmd_config_show,
         "alerts": cmd_config_alerts,
+        "dashboard": cmd_config_dashboard,
     }[args.config_command]
     return run(args)
 

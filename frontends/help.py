@@ -205,6 +205,10 @@ CONFIG_ALERTS: Final = epilog(
     ["config alerts > deploy/prometheus/alerts.yml", "config alerts order"],
     {EXIT_OK: "printed", EXIT_INVALID: "no such config, or its monitoring section is invalid"},
 )
+CONFIG_DASHBOARD: Final = epilog(
+    ["config dashboard > deploy/grafana/sagas.json", "config dashboard order"],
+    {EXIT_OK: "printed", EXIT_INVALID: "no such config, or its monitoring section is invalid"},
+)
 CONFIG_SHOW: Final = epilog(
     ["config show order", "config show order --env production --input request.json"],
     {EXIT_OK: "printed", EXIT_INVALID: "no such config, or it or the input is invalid"},

@@ -113,3 +113,77 @@ async def test_each_saga_and_attempt_counts_once_across_a_worker_killed_mid_saga
         "validate_cart": 1, "process_payment": 1, "update_inventory": 2, "create_order": 1,
         "send_confirmation": 1,
     }  # fmt: skip
+
+
+REGISTRATION = json.loads((ROOT / "examples" / "registration_sample.json").read_text())
+DECLINED = json.loads((ROOT / "examples" / "order_declined.json").read_text())
+RATE_LIMIT = {"operation": "payments.charge", "count": 1, "mode": "rate_limit", "retry_after": 1}
+NOT_YET: Mapping[str, str] = {
+    "temporal_workflow_task_execution_failed": "the SDK creates it at the first failed"
+    " workflow task; none fails in a healthy run",
+}
+"""Series the rules name that a healthy run cannot produce, and why."""
+
+
+def _named_series() -> set[str]:
+    """Every metric the dashboard and the alert rules read."""
+    text = (ROOT / "deploy" / "grafana" / "sagas.json").read_text()
+    text += (ROOT / "deploy" / "prometheus" / "alerts.yml").read_text()
+    return set(re.findall(r"\b((?:saga|temporal)_\w+)\b", text))
+
+
+async def _all_series(port: int) -> set[str]:
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics", timeout=5)).text
+    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1].isalpha()}
+
+
+async def test_every_series_the_dashboard_and_alerts_read_is_exported(
+    dev_client: Client, dev_server: DevServer, services_http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """A run with a completed order and registration, a retried step, a declined card, a
+    compensated order and one awaiting an operator: no panel and no rule is left dead."""
+    queue, port = f"series-{uuid.uuid4().hex[:6]}", free_port()
+    tag = uuid.uuid4().hex[:8]
+
+    def order(data: Mapping[str, object], name: str) -> dict[str, object]:
+        return {**data, "correlation_id": f"{name}-{tag}"}
+
+    with worker_process(dev_server, queue, "--metrics-port", str(port), log=tmp_path / "w.log"):
+        assert (await services_http.post("/_faults", json=RATE_LIMIT)).status_code == 201
+        retried = await start_saga(dev_client, prepare(saga("order"), order(SAMPLE, "r")), queue)
+        assert (await final_status(retried.handle)).steps["process_payment"].attempts == 2
+        user = {**REGISTRATION["user_info"], "email": f"series-{tag}@example.com"}
+        registration = {**REGISTRATION, "user_info": user}
+        registered = await start_saga(
+            dev_client, prepare(saga("registration"), registration), queue
+        )
+        assert (await final_status(registered.handle)).state is SagaState.COMPLETE
+        declined = await start_saga(dev_client, prepare(saga("order"), order(DECLINED, "d")), queue)
+        assert (await final_status(declined.handle)).state is SagaState.ERROR
+        for name in ("compensated", "stuck"):
+            assert (await services_http.post("/_faults", json=STUCK_FAULT)).status_code == 201
+            stuck = await start_saga(dev_client, prepare(saga("order"), order(SAMPLE, name)), queue)
+
+            async def awaiting() -> bool | None:
+                status = await query_status(stuck.handle)  # noqa: B023 (awaited in the loop)
+                return True if status.state is SagaState.AWAITING_INTERVENTION else None
+
+            await eventually(awaiting)
+            if name == "compensated":
+                answer = InterventionRequest(action=InterventionAction.COMPENSATE)
+                await stuck.handle.execute_update("intervene", answer, result_type=SagaStatus)
+                assert (await final_status(stuck.handle)).state is SagaState.COMPENSATED
+
+        async def everything() -> set[str] | None:
+            exported = await _all_series(port)
+            missing = _named_series() - set(NOT_YET) - exported
+            waiting = total(await scrape(port), "saga_awaiting_intervention", saga="order")
+            return exported if not missing and waiting >= 1 else None  # refreshed every 5 s
+
+        exported = await eventually(everything)
+        samples = await scrape(port)
+        assert total(samples, "saga_ended_total", saga="order", state="compensated") == 1
+        assert total(samples, "saga_compensations_total", outcome="complete") >= 2
+        assert total(samples, "saga_step_attempts_total", outcome="RATE_LIMITED") == 1
+        assert "temporal_sticky_cache_size" in exported

@@ -5,11 +5,15 @@ deploy/prometheus/alerts.yml is exactly what `config alerts` prints."""
 from __future__ import annotations
 
 import io
+import json
 import re
+import shutil
+import subprocess
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 import starter
@@ -102,3 +106,34 @@ def test_a_bad_monitoring_section_names_the_file_step_and_key(tmp_path: Path) ->
     assert validated.count("error: ") == 3
     assert "warning: " in validated
     assert "monitoring.error_rate: kept, but no alerting rule is generated from it" in validated
+
+
+def test_the_shipped_dashboard_is_what_config_dashboard_prints() -> None:
+    code, out, _ = run("config", "dashboard")
+    assert code == 0
+    assert (ROOT / "deploy" / "grafana" / "sagas.json").read_text() == out, (
+        "regenerate: python starter.py config dashboard > deploy/grafana/sagas.json"
+    )
+    board = json.loads(out)
+    titles = [panel["title"] for panel in board["panels"]]
+    assert "Sagas awaiting an operator" in titles
+    assert "order: step duration p95 against the config's threshold" in titles
+    order = next(panel for panel in board["panels"] if panel["title"].startswith("order:"))
+    legends = [target["legendFormat"] for target in order["targets"]]
+    assert "process_payment threshold (15000 ms)" in legends
+    assert all(panel["targets"] for panel in board["panels"])
+
+
+def test_promtool_accepts_the_rules() -> None:
+    """Prometheus's own check, where Debian's `prometheus` package is installed (.ci/run
+    installs it)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed here (apt-get install prometheus)")
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(ROOT / "deploy" / "prometheus" / "alerts.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 19 rules found" in checked.stdout
