@@ -128,7 +128,9 @@ def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
             foreign_pre_chain=[
                 *shared,
                 structlog.stdlib.add_logger_name,
-                structlog.stdlib.ExtraAdder(allow=("temporal_workflow", "temporal_activity")),
+                structlog.stdlib.ExtraAdder(
+                    allow=("temporal_workflow", "temporal_activity", "saga_event")
+                ),
                 _core_fields,
             ],
             processors=[

@@ -44,6 +44,7 @@ from models.status import (
     StepStatus,
 )
 from models.steps import Step, Steps
+from workflows import events
 from workflows.visibility import current_details, publish_state, step_summary
 
 Results = Mapping[str, dict[str, Any]]
@@ -232,6 +233,8 @@ class StepRunner:
                 non_retryable=True,
             )
         self._set_state(SagaState.IN_PROGRESS)
+        events.emit(events.TASK_STARTED, self.status, saga=self.plan.workflow,
+                    rerun_of=self.plan.rerun_of)  # fmt: skip
         tasks: dict[str, asyncio.Task[None]] = {}
         for step in self.plan.steps:
             waits_for = list(step.depends_on)
@@ -245,14 +248,24 @@ class StepRunner:
             if ended.state is SagaState.COMPENSATED:
                 await self.compensate()
             self._set_state(ended.state)
+            self._ended(ended.step)
             raise
         except asyncio.CancelledError:
             await self._cancel(tasks.values())
             await self.compensate()
             self._set_state(SagaState.CANCELLED)
+            self._ended(None)
             raise
         self._set_state(SagaState.COMPLETE)
+        self._ended(None)
         return self.results
+
+    def _ended(self, step: str | None) -> None:
+        event = (
+            events.TASK_COMPLETED if self.status.state is SagaState.COMPLETE else events.TASK_FAILED
+        )
+        events.emit(event, self.status, state=self.status.state.value, step=step,
+                    duration_seconds=events.elapsed_seconds())  # fmt: skip
 
     async def _cancel(self, tasks: Any) -> None:
         pending = [task for task in tasks if not task.done()]
@@ -282,6 +295,8 @@ class StepRunner:
             state.state = StepState.IN_PROGRESS
             state.started_at = state.started_at or workflow.now()
             self._refresh()
+            events.emit(events.STEP_STARTED, self.status, step=step.name,
+                        round=state.round if state.round > 1 else None)  # fmt: skip
             try:
                 output = await call_activity(
                     step.activity,
@@ -296,6 +311,9 @@ class StepRunner:
                 state.error = failed.error
                 state.state = StepState.ERROR
                 state.finished_at = workflow.now()
+                events.emit(events.STEP_FAILED, self.status, step=step.name,
+                            attempts=state.attempts, error_type=failed.error.type,
+                            error=failed.error.message)  # fmt: skip
                 if failed.cancelled:
                     # Not the step's failure: no exhaustion policy (no operator, no fallback).
                     self._refresh()
@@ -305,6 +323,8 @@ class StepRunner:
                 return
             state.attempts = earlier_attempts + output.attempt
             self._finish(step.name, StepState.COMPLETE, output.result)
+            events.emit(events.STEP_COMPLETED, self.status, step=step.name,
+                        attempts=state.attempts)  # fmt: skip
             return
 
     def _finish(self, name: str, state: StepState, result: dict[str, Any] | None) -> None:
@@ -330,6 +350,8 @@ class StepRunner:
         """Apply the step's exhaustion policy; True means run the step again."""
         self.status.failed_steps.append(step.name)
         policy = step.on_exhausted
+        events.emit(events.STEP_MAX_RETRIES, self.status, step=step.name, policy=policy.value,
+                    error_type=error.type)  # fmt: skip
         if policy is OnExhausted.CONTINUE:
             fallback = spec.fallback(error, reads).model_dump(mode="json") if spec.fallback else {}
             self.status.steps[step.name].result = fallback
@@ -364,6 +386,10 @@ class StepRunner:
             on_timeout=on_timeout,
         )
         self._set_state(SagaState.AWAITING_INTERVENTION)
+        events.emit(events.AWAITING_INTERVENTION, self.status, step=step.name,
+                    deadline=self.status.intervention.deadline.isoformat(),
+                    allowed=[action.value for action in self.status.intervention.allowed],
+                    on_timeout=on_timeout.value)  # fmt: skip
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
             decision = self._decision
@@ -374,12 +400,16 @@ class StepRunner:
         assert decision is not None
         self.status.intervention.decision = decision
         self.status.intervention.answered_at = workflow.now()
+        events.emit(events.INTERVENTION_ANSWERED, self.status, step=step.name,
+                    operator=decision.operator, action=decision.action.value,
+                    reason=decision.reason or None)  # fmt: skip
         self._set_state(SagaState.IN_PROGRESS)
         if decision.action is InterventionAction.RETRY:
             self.status.failed_steps.remove(step.name)
             record = self.status.steps[step.name]
             record.round += 1
             record.earlier_error, record.error = record.error, None
+            events.emit(events.STEP_RETRIED, self.status, step=step.name, round=record.round)
             return True
         if decision.action is InterventionAction.RESOLVE:
             self.status.failed_steps.remove(step.name)
@@ -472,12 +502,16 @@ class StepRunner:
                     failed.error,
                     failed.attempts,
                 )
+                events.emit(events.COMPENSATION, self.status, step=for_step, activity=activity,
+                            outcome="failed", error_type=failed.error.type)  # fmt: skip
                 continue
             record.state, record.attempts, record.result = (
                 StepState.COMPLETE,
                 output.attempt,
                 output.result,
             )
+            events.emit(events.COMPENSATION, self.status, step=for_step, activity=activity,
+                        outcome="complete", attempts=output.attempt)  # fmt: skip
             step_status = self.status.steps[for_step]
             undone = not output.result.get("nothing_to_undo")
             if undone and step_status.state in {StepState.COMPLETE, StepState.ERROR}:
