@@ -97,15 +97,16 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def seed_services_db(path: Path) -> None:
-    """The services' catalogue, with every product that is on sale and in stock restocked."""
+def seed_services_db(path: Path, stock: int = STOCK) -> None:
+    """The services' catalogue, with every product that is on sale and in stock restocked
+    to ``stock``."""
     db = Database(path)
     try:
         inventory.seed(db)
         with db.transaction() as tx:
             for product in tx.find("products", active=True):
                 if product["stock"] > 0:
-                    tx.update("products", ("id", product["id"]), {"stock": STOCK})
+                    tx.update("products", ("id", product["id"]), {"stock": stock})
     finally:
         db.close()
 

@@ -23,6 +23,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.client import http_client
+from bench.stack import seed_services_db
 from plumbing.codec import KEYS_VAR, new_key_line
 from plumbing.connection import TemporalSettings, connect
 from plumbing.converter import data_converter
@@ -100,11 +101,19 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
 def services(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytest.MonkeyPatch
 ) -> Iterator[Services]:
-    running = Services(tmp_path_factory.mktemp("services"), port=free_port()).start()
+    data_dir = tmp_path_factory.mktemp("services")
+    seed_services_db(data_dir / "services.db", SESSION_STOCK)
+    running = Services(data_dir, port=free_port()).start()
     monkeypatch_session.setenv("SAGA_SERVICES_URL", running.url)
     monkeypatch_session.setenv("SAGA_HTTP_TIMEOUT", "2")
     yield running
     running.stop()
+
+
+SESSION_STOCK = 5000
+"""Every product on sale and in stock, for the session's services (the seed's 50 of Widget B
+run out in a session): the suite orders a few hundred units, and a test may still take all
+of it in one line (at most 10,000)."""
 
 
 @pytest.fixture(scope="session")
