@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar, cast
 
 from temporalio.api.common.v1 import Payload
 from temporalio.client import (
@@ -31,7 +31,6 @@ from models.envelope import StepOutput
 from models.plan import SagaPlan
 from models.status import SagaState, SagaStatus
 from plumbing.converter import data_converter
-from sagas.descriptor import SagaDescriptor
 from sagas.identity import IdentitySource, dedup_window, run_id, run_number
 from sagas.prepare import InvalidInput, Prepared
 from workflows.visibility import (
@@ -78,6 +77,9 @@ def state_of(execution: WorkflowExecution) -> str:
     if execution.status is None:
         return SagaState.IN_PROGRESS.value
     return _EXECUTION_STATES.get(execution.status, execution.status.name.lower())
+
+
+T = TypeVar("T")
 
 
 async def start_as(
@@ -190,8 +192,8 @@ async def _attach(client: Client, prepared: Prepared, workflow_id: str) -> Submi
     """The submission is the saga ``workflow_id``: attach to its latest run."""
     identity = prepared.identity
     if identity.source is IdentitySource.KEY:
-        stored = await stored_input(client.get_workflow_handle(workflow_id), prepared.saga)
-        if stored != await _as_stored(prepared):
+        started = await started_request(client.get_workflow_handle(workflow_id), dict)
+        if started.get(prepared.saga.input_field) != await _as_stored(prepared):
             raise InvalidInput(
                 [FieldError(identity.key_name or "idempotency key",
                             f"was used for saga {workflow_id} with a different request;"
@@ -201,14 +203,14 @@ async def _attach(client: Client, prepared: Prepared, workflow_id: str) -> Submi
     return Submission(handle, False, state_of(await handle.describe()))
 
 
-async def stored_input(handle: WorkflowHandle[Any, Any], saga: SagaDescriptor) -> Any:
-    """The customer's input the saga was started with, as JSON (decoded from its first
-    history event)."""
+async def started_request(handle: WorkflowHandle[Any, Any], as_type: type[T]) -> T:
+    """The workflow's argument as it was started (its first history event), decoded as
+    ``as_type``."""
     async for event in handle.fetch_history_events():
-        started = event.workflow_execution_started_event_attributes
-        [request] = await data_converter().decode(started.input.payloads[:1], [dict])
-        return request.get(saga.input_field)
-    return None
+        payloads = event.workflow_execution_started_event_attributes.input.payloads[:1]
+        [request] = await data_converter().decode(payloads, [as_type])
+        return cast(T, request)
+    raise RuntimeError(f"{handle.id}: a history without its start")  # never: it comes first
 
 
 async def _as_stored(prepared: Prepared) -> Any:

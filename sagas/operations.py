@@ -45,7 +45,6 @@ from adapter.schema import FieldError
 from models.limits import Identifier
 from models.plan import OnExhausted, SagaPlan
 from models.status import InterventionRefusal, InterventionRequest, SagaState, SagaStatus
-from plumbing.converter import data_converter
 from sagas.catalogue import catalogue
 from sagas.descriptor import SagaDescriptor
 from sagas.identity import (
@@ -64,6 +63,7 @@ from sagas.lifecycle import (
     latest_run,
     query_status,
     start_as,
+    started_request,
     state_of,
     timed,
 )
@@ -425,14 +425,11 @@ async def rerun(
 
 async def _original(handle: WorkflowHandle[Any, Any], saga: SagaDescriptor) -> Prepared:
     """The saga's own request and plan, as it was started."""
-    async for event in handle.fetch_history_events():
-        payloads = event.workflow_execution_started_event_attributes.input.payloads[:1]
-        [request] = await data_converter().decode(payloads, [saga.request_class()])
-        plan: SagaPlan = request.plan
-        saga_input = getattr(request, saga.input_field)
-        correlation_id = getattr(saga_input, "correlation_id", None)
-        identity = Identity(handle.id, IdentitySource.ID)
-        customer = saga.customer_of(saga_input.model_dump(mode="json"))
-        key = customer_key(customer) if customer else None
-        return Prepared(saga, identity, request, plan, correlation_id, key)
-    raise SagaNotFound(f"no saga with id {handle.id!r}")  # a history always has its start
+    request = await started_request(handle, saga.request_class())
+    plan: SagaPlan = getattr(request, "plan")  # noqa: B009 (the descriptor's contract)
+    saga_input = getattr(request, saga.input_field)
+    correlation_id = getattr(saga_input, "correlation_id", None)
+    identity = Identity(handle.id, IdentitySource.ID)
+    customer = saga.customer_of(saga_input.model_dump(mode="json"))
+    key = customer_key(customer) if customer else None
+    return Prepared(saga, identity, request, plan, correlation_id, key)

@@ -23,6 +23,8 @@ from sagas.lifecycle import final_status, start_saga
 from sagas.prepare import prepare
 
 ROOT = Path(__file__).resolve().parents[2]
+STUCK_FAULT = {"operation": "inventory.reserve", "count": 2, "mode": "status", "status": 500}
+"""update_inventory's two attempts fail: an order awaits an operator (then stock is there)."""
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,11 @@ from plumbing.processes import DevServer
 from sagas.catalogue import saga
 from sagas.lifecycle import final_status, start_saga
 from sagas.prepare import prepare
-from tests.integration.helpers import charges_for, in_state, refunds_of, run_starter
+from tests.integration.helpers import STUCK_FAULT, charges_for, in_state, refunds_of, run_starter
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
 DECLINED = json.loads((ROOT / "examples" / "order_declined.json").read_text())
-STUCK_FAULT = {"operation": "inventory.reserve", "count": 2, "mode": "status", "status": 500}
-"""update_inventory's two attempts fail: the order awaits an operator."""
 
 
 def customer(order: dict[str, Any]) -> dict[str, Any]:

@@ -20,11 +20,10 @@ from frontends.help import EXIT_CLOSED, EXIT_INTERRUPTED
 from models.status import SagaState
 from plumbing.processes import DevServer
 from sagas.lifecycle import final_status
-from tests.integration.helpers import in_state, run_starter
+from tests.integration.helpers import STUCK_FAULT, in_state, run_starter
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
-STUCK_FAULT = {"operation": "inventory.reserve", "count": 2, "mode": "status", "status": 500}
 
 
 def starter_argv(dev_server: DevServer, queue: str, *args: str) -> list[str]:

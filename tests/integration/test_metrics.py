@@ -21,11 +21,10 @@ from plumbing.processes import DevServer
 from sagas.catalogue import saga
 from sagas.lifecycle import final_status, query_status, start_saga
 from sagas.prepare import prepare
-from tests.integration.helpers import eventually, worker_process
+from tests.integration.helpers import STUCK_FAULT, eventually, worker_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
-STUCK_FAULT = {"operation": "inventory.reserve", "count": 2, "mode": "status", "status": 500}
 _LINE = re.compile(r"^(?P<name>\w+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 
 Sample = tuple[str, Mapping[str, str], float]

@@ -17,13 +17,18 @@ from plumbing.processes import ApiServer, DevServer
 from sagas.catalogue import saga
 from sagas.lifecycle import start_saga
 from sagas.prepare import prepare
-from tests.integration.helpers import eventually, in_state, run_saga, run_starter, saga_document
+from tests.integration.helpers import (
+    STUCK_FAULT,
+    eventually,
+    in_state,
+    run_saga,
+    run_starter,
+    saga_document,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "examples" / "order_sample.json").read_text())
 REGISTRATION = json.loads((ROOT / "examples" / "registration_sample.json").read_text())
-STUCK_FAULT = {"operation": "inventory.reserve", "count": 2, "mode": "status", "status": 500}
-"""update_inventory's two attempts fail: the order awaits an operator (then stock is there)."""
 
 
 def unique_order() -> dict[str, Any]:
